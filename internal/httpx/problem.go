@@ -1,0 +1,63 @@
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// ProblemContentType is the media type of every error answer.
+const ProblemContentType = "application/problem+json"
+
+// Problem is an RFC 9457 problem details document.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail,omitempty"`
+	Instance  string `json:"instance,omitempty"`
+	Code      string `json:"code"`
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// WriteError answers with the problem that err stands for. An error that is not an
+// *Error is a bug or a failing dependency: it is logged in full and the client sees
+// a generic message.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+			"requestId", RequestID(r), "err", err)
+		e = &Error{Code: EInternal, Message: "internal error"}
+	} else if Status(e.Code) >= 500 {
+		log.WarnContext(r.Context(), "upstream failed", "method", r.Method, "path", r.URL.Path,
+			"requestId", RequestID(r), "err", err)
+	}
+	WriteProblem(w, r, e.Code, e.Message)
+}
+
+// WriteProblem answers with a problem+json document for code and detail.
+func WriteProblem(w http.ResponseWriter, r *http.Request, code, detail string) {
+	status := Status(code)
+	p := Problem{
+		Type:      "about:blank",
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    detail,
+		Instance:  r.URL.Path,
+		Code:      code,
+		RequestID: RequestID(r),
+	}
+	w.Header().Set("Content-Type", ProblemContentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteJSON answers with v encoded as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
