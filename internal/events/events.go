@@ -22,6 +22,7 @@ func DeadLetterTopic(appID string) string { return appID + "-deadletter" }
 // CloudEvent types.
 const (
 	OrderPlaced    = "daprshop.order.placed.v1"
+	OrderReserved  = "daprshop.order.reserved.v1"
 	OrderConfirmed = "daprshop.order.confirmed.v1"
 	OrderCancelled = "daprshop.order.cancelled.v1"
 
@@ -31,6 +32,24 @@ const (
 
 	PaymentSucceeded = "daprshop.payment.succeeded.v1"
 	PaymentFailed    = "daprshop.payment.failed.v1"
+)
+
+// Order statuses, in the order the saga moves through them.
+const (
+	StatusPending   = "pending"
+	StatusReserved  = "reserved"
+	StatusPaid      = "paid"
+	StatusConfirmed = "confirmed"
+	StatusCancelled = "cancelled"
+)
+
+// State store component names, one per service, each scoped to its app.
+const (
+	StoreCatalog       = "catalog-store"
+	StoreOrders        = "orders-store"
+	StoreInventory     = "inventory-store"
+	StorePayments      = "payments-store"
+	StoreNotifications = "notifications-store"
 )
 
 // Reasons an order is cancelled for.
