@@ -1,0 +1,548 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options say how to start a system.
+type Options struct {
+	// Template is the path of dapr.yaml.
+	Template string
+	// Daprd is the sidecar binary.
+	Daprd string
+	// BinDir receives the apps' binaries when their command is `go run .`.
+	BinDir string
+	// FreePorts gives every app and sidecar a free port instead of the ports the
+	// template names, so that a test system never clashes with `make run`.
+	FreePorts bool
+	// Ports overrides the app port of the named apps.
+	Ports map[string]int
+	// ResourcesPath, when set, replaces every app's resources path: the component
+	// set to run with.
+	ResourcesPath string
+	// Env is added to every app's environment, after the template's.
+	Env map[string]string
+	// AppEnv is added to the named app's environment, last.
+	AppEnv map[string]map[string]string
+	// Out receives the apps' output, each line prefixed with its app-id.
+	Out io.Writer
+	// ReadyTimeout bounds the wait for every sidecar and app to be healthy.
+	ReadyTimeout time.Duration
+}
+
+// System is a running set of apps and sidecars.
+type System struct {
+	opts      Options
+	apps      map[string]resolved
+	order     []string
+	binaries  map[string]string
+	mu        sync.Mutex
+	instances map[string][]*Instance
+	stamp     string
+}
+
+// Instance is one running app process with its sidecar (or a sidecar alone, for
+// an app the caller serves itself).
+type Instance struct {
+	AppID string
+	// Name is the label of the instance in logs: the app-id, and its number from
+	// the second instance on.
+	Name string
+	// ID is the instance's INSTANCE_ID, which it names in every answer: unique on
+	// the machine, since two systems may run side by side.
+	ID       string
+	AppPort  int
+	HTTPPort int
+	GRPCPort int
+	app      *proc
+	daprd    *proc
+}
+
+// DaprURL is the base URL of the instance's sidecar HTTP API.
+func (i *Instance) DaprURL() string { return fmt.Sprintf("http://127.0.0.1:%d", i.HTTPPort) }
+
+// AppURL is the base URL of the app itself.
+func (i *Instance) AppURL() string { return fmt.Sprintf("http://127.0.0.1:%d", i.AppPort) }
+
+// Start builds the apps, starts every app with its sidecar and waits until all
+// of them are healthy. On any failure it stops what it started and returns an
+// error that carries the failing app's last log lines.
+func Start(ctx context.Context, opts Options) (*System, error) {
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 90 * time.Second
+	}
+	// The children run in their apps' folders, so every path is made absolute.
+	for _, p := range []*string{&opts.Template, &opts.Daprd, &opts.BinDir} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return nil, err
+		}
+		*p = abs
+	}
+	t, err := LoadTemplate(opts.Template)
+	if err != nil {
+		return nil, err
+	}
+	apps, err := t.resolve()
+	if err != nil {
+		return nil, err
+	}
+	s := &System{
+		opts:      opts,
+		apps:      map[string]resolved{},
+		binaries:  map[string]string{},
+		instances: map[string][]*Instance{},
+		stamp:     time.Now().Format("20060102150405"),
+	}
+	for _, a := range apps {
+		if opts.ResourcesPath != "" {
+			a.resources = []string{opts.ResourcesPath}
+		}
+		s.apps[a.AppID] = a
+		s.order = append(s.order, a.AppID)
+	}
+	if err := s.checkServers(); err != nil {
+		return nil, err
+	}
+	if err := s.build(ctx); err != nil {
+		return nil, err
+	}
+	for _, id := range s.order {
+		if _, err := s.startInstance(s.apps[id], 0, false); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
+	if err := s.waitReady(ctx, s.all()); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// build compiles every app whose command is `go run .` (the form that keeps
+// dapr.yaml valid for the CLI) into BinDir, in one go build, so that the
+// runner's children are the apps themselves and not go run wrappers.
+func (s *System) build(ctx context.Context) error {
+	var pkgs []string
+	for _, id := range s.order {
+		a := s.apps[id]
+		if isGoRun(a.Command) {
+			pkgs = append(pkgs, a.AppDirPath)
+			s.binaries[id] = filepath.Join(s.opts.BinDir, filepath.Base(a.AppDirPath))
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(s.opts.BinDir, 0o755); err != nil {
+		return err
+	}
+	args := append([]string{"build", "-o", s.opts.BinDir + string(os.PathSeparator)}, pkgs...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = pkgs[0] // inside the apps' module, wherever the template lives
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// checkServers makes sure the servers the components point at answer before any
+// sidecar starts, so that a missing Redis is one clear line rather than seven
+// sidecars timing out.
+func (s *System) checkServers() error {
+	seen := map[string]bool{}
+	var paths []string
+	for _, id := range s.order {
+		for _, p := range s.apps[id].resources {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+	}
+	servers, err := Servers(paths...)
+	if err != nil {
+		return err
+	}
+	return EnsureServers(servers, func(format string, args ...any) {
+		fmt.Fprintf(s.opts.Out, format+"\n", args...)
+	})
+}
+
+func isGoRun(cmd []string) bool {
+	return len(cmd) == 3 && cmd[0] == "go" && cmd[1] == "run" && cmd[2] == "."
+}
+
+// StartInstance starts one more instance of appID, with its own sidecar under
+// the same app-id, and waits until it is healthy.
+func (s *System) StartInstance(ctx context.Context, appID string) (*Instance, error) {
+	a, ok := s.apps[appID]
+	if !ok {
+		return nil, fmt.Errorf("no app %s in the template", appID)
+	}
+	inst, err := s.startInstance(a, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, []*Instance{inst}); err != nil {
+		inst.Stop()
+		return nil, err
+	}
+	return inst, nil
+}
+
+// StartSidecar starts a sidecar alone for an app the caller serves on appPort
+// under appID, with the system's resources, and waits until it is healthy.
+func (s *System) StartSidecar(ctx context.Context, appID string, appPort int) (*Instance, error) {
+	var base resolved
+	for _, id := range s.order {
+		base = s.apps[id]
+		break
+	}
+	a := resolved{resources: base.resources}
+	a.AppID = appID
+	a.AppProtocol = "http"
+	a.LogLevel = base.LogLevel
+	a.DaprdLogDestination = "file"
+	a.AppDirPath = filepath.Dir(s.opts.Template)
+	inst, err := s.startInstance(a, appPort, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx, []*Instance{inst}); err != nil {
+		inst.Stop()
+		return nil, err
+	}
+	return inst, nil
+}
+
+// Instances returns the running instances of appID, the first one first.
+func (s *System) Instances(appID string) []*Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Instance(nil), s.instances[appID]...)
+}
+
+// App returns the first instance of appID, or nil.
+func (s *System) App(appID string) *Instance {
+	if in := s.Instances(appID); len(in) > 0 {
+		return in[0]
+	}
+	return nil
+}
+
+func (s *System) all() []*Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Instance
+	for _, id := range s.order {
+		out = append(out, s.instances[id]...)
+	}
+	return out
+}
+
+// startInstance starts a sidecar and, unless externalPort is set, the app. The
+// sidecar goes first: the app's Dapr client connects to it at start, and daprd
+// waits for the app's port before it calls the app.
+func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Instance, error) {
+	s.mu.Lock()
+	n := len(s.instances[a.AppID]) + 1
+	s.mu.Unlock()
+
+	ports, err := s.ports(a, extra || externalPort != 0)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{
+		AppID:    a.AppID,
+		Name:     fmt.Sprintf("%s-%d", a.AppID, n),
+		AppPort:  ports[0],
+		HTTPPort: ports[1],
+		GRPCPort: ports[2],
+	}
+	if externalPort != 0 {
+		inst.AppPort = externalPort
+	}
+	inst.ID = fmt.Sprintf("%s-%d@%d", a.AppID, n, inst.AppPort)
+	logDir := filepath.Join(a.AppDirPath, ".dapr", "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	label := a.AppID
+	if n > 1 {
+		label = inst.Name
+	}
+
+	daprdArgs := []string{
+		"--app-id", a.AppID,
+		"--app-port", strconv.Itoa(inst.AppPort),
+		"--app-protocol", a.AppProtocol,
+		"--dapr-http-port", strconv.Itoa(inst.HTTPPort),
+		"--dapr-grpc-port", strconv.Itoa(inst.GRPCPort),
+		"--dapr-internal-grpc-port", strconv.Itoa(ports[3]),
+		"--metrics-port", strconv.Itoa(ports[4]),
+		"--log-level", a.LogLevel,
+		"--placement-host-address", "",
+	}
+	for _, r := range a.resources {
+		daprdArgs = append(daprdArgs, "--resources-path", r)
+	}
+	if a.ConfigFilePath != "" {
+		daprdArgs = append(daprdArgs, "--config", a.ConfigFilePath)
+	}
+	if a.AppHealthCheckPath != "" && (a.EnableAppHealthCheck == nil || *a.EnableAppHealthCheck) {
+		daprdArgs = append(daprdArgs, "--enable-app-health-check", "--app-health-check-path", a.AppHealthCheckPath,
+			"--app-health-probe-interval", "1", "--app-health-threshold", "2")
+	}
+	daprdLog := filepath.Join(logDir, fmt.Sprintf("%s_daprd_%s.log", label, s.stamp))
+	inst.daprd, err = startProc(procSpec{
+		name: label + " daprd", path: s.opts.Daprd, args: daprdArgs, dir: a.AppDirPath,
+		env: os.Environ(), logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.track(inst)
+	if externalPort != 0 {
+		return inst, nil
+	}
+
+	path, args := a.Command[0], a.Command[1:]
+	if bin, ok := s.binaries[a.AppID]; ok {
+		path, args = bin, nil
+	}
+	env := os.Environ()
+	for _, m := range []map[string]string{a.Env, s.opts.Env, s.opts.AppEnv[a.AppID]} {
+		for k, v := range m {
+			env = append(env, k+"="+v)
+		}
+	}
+	env = append(env,
+		"APP_ID="+a.AppID,
+		"APP_PORT="+strconv.Itoa(inst.AppPort),
+		"APP_PROTOCOL="+a.AppProtocol,
+		"DAPR_HTTP_PORT="+strconv.Itoa(inst.HTTPPort),
+		"DAPR_GRPC_PORT="+strconv.Itoa(inst.GRPCPort),
+		"DAPR_METRICS_PORT="+strconv.Itoa(ports[4]),
+		"INSTANCE_ID="+inst.ID,
+	)
+	appLog := filepath.Join(logDir, fmt.Sprintf("%s_app_%s.log", label, s.stamp))
+	inst.app, err = startProc(procSpec{
+		name: label, path: path, args: args, dir: a.AppDirPath,
+		env: env, logFile: appLog, console: consoleFor(a.AppLogDestination, s.opts.Out),
+	})
+	if err != nil {
+		inst.Stop()
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (s *System) track(inst *Instance) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.instances[inst.AppID] = append(s.instances[inst.AppID], inst)
+}
+
+// ports returns app, HTTP, gRPC, internal gRPC and metrics ports: the template's
+// where it names them, free ones otherwise, and always free ones for an extra
+// instance or under FreePorts.
+func (s *System) ports(a resolved, extra bool) ([]int, error) {
+	want := make([]int, 5)
+	if !s.opts.FreePorts && !extra {
+		want = []int{a.AppPort, a.DaprHTTPPort, a.DaprGRPCPort, 0, a.MetricsPort}
+	}
+	if p, ok := s.opts.Ports[a.AppID]; ok && !extra {
+		want[0] = p
+	}
+	return freePorts(want)
+}
+
+// freePorts fills every zero in want with a port the kernel says is free. The
+// listeners stay open until all are chosen, so no port is handed out twice.
+func freePorts(want []int) ([]int, error) {
+	out := make([]int, len(want))
+	var open []net.Listener
+	defer func() {
+		for _, l := range open {
+			l.Close()
+		}
+	}()
+	for i, p := range want {
+		if p != 0 {
+			out[i] = p
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		open = append(open, l)
+		out[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return out, nil
+}
+
+func consoleFor(dest string, out io.Writer) io.Writer {
+	switch dest {
+	case "console", "fileAndConsole":
+		return out
+	default:
+		return nil
+	}
+}
+
+// waitReady polls every sidecar's /v1.0/healthz and every app's health path
+// until all answer 2xx, a process dies, or the deadline passes.
+func (s *System) waitReady(ctx context.Context, insts []*Instance) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
+	defer cancel()
+	client := &http.Client{Timeout: 2 * time.Second}
+	pending := append([]*Instance(nil), insts...)
+	for len(pending) > 0 {
+		var next []*Instance
+		for _, in := range pending {
+			if p := in.dead(); p != nil {
+				return fmt.Errorf("%s exited before it was healthy: %v\n%s", p.name, p.exitErr(), p.tail(30))
+			}
+			if !healthy(ctx, client, in.DaprURL()+"/v1.0/healthz") {
+				next = append(next, in)
+				continue
+			}
+			if in.app != nil {
+				path := s.apps[in.AppID].AppHealthCheckPath
+				if path != "" && !healthy(ctx, client, in.AppURL()+path) {
+					next = append(next, in)
+				}
+			}
+		}
+		pending = next
+		if len(pending) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			in := pending[0]
+			msg := fmt.Sprintf("%s is not healthy after %s", in.Name, s.opts.ReadyTimeout)
+			if in.app != nil {
+				msg += "\n--- app log ---\n" + in.app.tail(20)
+			}
+			msg += "\n--- daprd log ---\n" + in.daprd.tail(20)
+			return errors.New(msg)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func healthy(ctx context.Context, c *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode >= 200 && res.StatusCode < 300
+}
+
+// dead returns a process of the instance that has exited, or nil.
+func (i *Instance) dead() *proc {
+	for _, p := range []*proc{i.daprd, i.app} {
+		if p != nil && p.exited() {
+			return p
+		}
+	}
+	return nil
+}
+
+// Stop stops the instance's app and sidecar.
+func (i *Instance) Stop() {
+	stopAll([]*proc{i.app, i.daprd})
+}
+
+// StopApp stops only the app, leaving its sidecar up.
+func (i *Instance) StopApp() {
+	stopAll([]*proc{i.app})
+}
+
+// Stop stops every process of the system: SIGTERM to each process group, then
+// SIGKILL to whatever is left after a grace period.
+func (s *System) Stop() {
+	var procs []*proc
+	for _, in := range s.all() {
+		procs = append(procs, in.app, in.daprd)
+	}
+	stopAll(procs)
+}
+
+// PIDs returns the process ids of every process the system started.
+func (s *System) PIDs() []int {
+	var out []int
+	for _, in := range s.all() {
+		for _, p := range []*proc{in.app, in.daprd} {
+			if p != nil {
+				out = append(out, p.cmd.Process.Pid)
+			}
+		}
+	}
+	return out
+}
+
+// Logs returns the last n lines each process of appID wrote.
+func (s *System) Logs(appID string, n int) string {
+	var b strings.Builder
+	for _, in := range s.Instances(appID) {
+		for _, p := range []*proc{in.app, in.daprd} {
+			if p != nil {
+				fmt.Fprintf(&b, "--- %s ---\n%s\n", p.name, p.tail(n))
+			}
+		}
+	}
+	return b.String()
+}
+
+func stopAll(procs []*proc) {
+	var live []*proc
+	for _, p := range procs {
+		if p != nil && !p.exited() {
+			live = append(live, p)
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(10 * time.Second)
+	for _, p := range live {
+		select {
+		case <-p.done:
+		case <-deadline:
+		}
+	}
+	for _, p := range live {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}

@@ -1,0 +1,178 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunnerLeavesNothingBehind starts the runner as `make run` does, with a
+// template of the gateway and hello, stops it with SIGTERM and checks that every
+// process it started is gone and every port it used is free.
+func TestRunnerLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "run")
+	build := exec.Command("go", "build", "-o", bin, "./tools/run")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	tmpl := filepath.Join(dir, "dapr.yaml")
+	require.NoError(t, os.WriteFile(tmpl, []byte(fmt.Sprintf(`version: 1
+common:
+  resourcesPath: %[1]s/components
+  appHealthCheckPath: /healthz
+apps:
+  - appID: gateway
+    appDirPath: %[1]s/services/gateway
+    command: ["go", "run", "."]
+    env:
+      GATEWAY_APPS: hello
+  - appID: hello
+    appDirPath: %[1]s/services/hello
+    command: ["go", "run", "."]
+`, root)), 0o644))
+
+	cmd := exec.Command(bin, "-f", tmpl, "-daprd", filepath.Join(root, "bin", "daprd"), "-free-ports")
+	cmd.Dir = root
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	gatewayURL := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "gateway: http://") {
+				gatewayURL <- strings.TrimPrefix(line, "gateway: ")
+			}
+		}
+		close(gatewayURL)
+	}()
+	var url string
+	select {
+	case url = <-gatewayURL:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the runner never printed the gateway's address")
+	}
+	require.NotEmpty(t, url, "the runner ended before it printed the gateway's address")
+	res, err := httpClient.Get(url + "/api/hello/service")
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+
+	children := descendants(cmd.Process.Pid)
+	require.Len(t, children, 4, "two apps and two sidecars")
+	ports := listeningPorts(t, children)
+	require.NotEmpty(t, ports)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "the runner exits cleanly on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runner did not exit within 30 s of SIGTERM")
+	}
+	for _, pid := range children {
+		assert.False(t, alive(pid), "process %d outlived the runner", pid)
+	}
+	for _, p := range ports {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+		if assert.NoError(t, err, "port %d is still held", p) {
+			l.Close()
+		}
+	}
+}
+
+// descendants returns the pids of every process below pid.
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command name, which is in parentheses.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 1 {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	var walk func(int)
+	walk = func(p int) {
+		for c, pp := range parent {
+			if pp == p {
+				out = append(out, c)
+				walk(c)
+			}
+		}
+	}
+	walk(pid)
+	return out
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// listeningPorts returns the TCP ports the processes listen on.
+func listeningPorts(t *testing.T, pids []int) []int {
+	t.Helper()
+	inodes := map[string]bool{}
+	for _, pid := range pids {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if err == nil && strings.HasPrefix(link, "socket:[") {
+				inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+			}
+		}
+	}
+	var ports []int
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A is LISTEN
+				continue
+			}
+			local := f[1]
+			p, err := strconv.ParseInt(local[strings.LastIndexByte(local, ':')+1:], 16, 32)
+			if err == nil {
+				ports = append(ports, int(p))
+			}
+		}
+	}
+	return ports
+}
