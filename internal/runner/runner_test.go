@@ -1,0 +1,141 @@
+package runner
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func write(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	return p
+}
+
+func TestLoadTemplateResolvesCommonSettings(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "dapr.yaml", `version: 1
+common:
+  resourcesPath: ./components
+  appHealthCheckPath: /healthz
+  env:
+    A: common
+    B: common
+apps:
+  - appID: one
+    appDirPath: ./one
+    appPort: 8001
+    command: ["go", "run", "."]
+    env:
+      B: own
+  - appID: two
+    appDirPath: ./two
+    resourcesPath: ./other
+    appHealthCheckPath: /ready
+    command: ["./two", "--flag"]
+`)
+	tmpl, err := LoadTemplate(p)
+	require.NoError(t, err)
+	apps, err := tmpl.resolve()
+	require.NoError(t, err)
+	require.Len(t, apps, 2)
+
+	assert.Equal(t, filepath.Join(dir, "one"), apps[0].AppDirPath)
+	assert.Equal(t, []string{filepath.Join(dir, "components")}, apps[0].resources)
+	assert.Equal(t, "/healthz", apps[0].AppHealthCheckPath)
+	assert.Equal(t, map[string]string{"A": "common", "B": "own"}, apps[0].Env)
+	assert.Equal(t, "http", apps[0].AppProtocol)
+	assert.True(t, isGoRun(apps[0].Command))
+
+	assert.Equal(t, []string{filepath.Join(dir, "other")}, apps[1].resources)
+	assert.Equal(t, "/ready", apps[1].AppHealthCheckPath)
+	assert.False(t, isGoRun(apps[1].Command))
+}
+
+func TestLoadTemplateRejects(t *testing.T) {
+	tests := map[string]string{
+		"wrong version": "version: 2\napps:\n  - appID: a\n    appDirPath: .\n    command: [x]\n",
+		"no apps":       "version: 1\n",
+		"no command":    "version: 1\napps:\n  - appID: a\n    appDirPath: .\n",
+		"app-id twice":  "version: 1\napps:\n  - {appID: a, appDirPath: ., command: [x]}\n  - {appID: a, appDirPath: ., command: [x]}\n",
+		"not yaml":      "version: [1\n",
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			_, err := LoadTemplate(write(t, t.TempDir(), "dapr.yaml", body))
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestFreePortsAreDistinctAndKeepGivenOnes(t *testing.T) {
+	ports, err := freePorts([]int{8123, 0, 0, 0})
+	require.NoError(t, err)
+	assert.Equal(t, 8123, ports[0])
+	seen := map[int]bool{}
+	for _, p := range ports[1:] {
+		assert.False(t, seen[p], "port %d twice", p)
+		seen[p] = true
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		require.NoError(t, err, "port %d is free", p)
+		l.Close()
+	}
+}
+
+func TestServersFromComponents(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "state.yaml", `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: store}
+spec:
+  type: state.redis
+  version: v1
+  metadata:
+    - {name: redisHost, value: "localhost:6390"}
+`)
+	write(t, dir, "pubsub.yaml", `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata: {name: pubsub}
+spec:
+  type: pubsub.redis
+  version: v1
+  metadata:
+    - {name: redisHost, value: "localhost:6390"}
+`)
+	write(t, dir, "resiliency.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\n")
+	servers, err := Servers(dir)
+	require.NoError(t, err)
+	require.Len(t, servers, 1)
+	assert.Equal(t, Server{Kind: "redis", Addr: "localhost:6390", Used: "pubsub, store"}, servers[0])
+}
+
+func TestEnsureServersNamesWhatIsMissing(t *testing.T) {
+	err := EnsureServers([]Server{{Kind: "postgres", Addr: "127.0.0.1:1", Used: "orders-store"}}, t.Logf)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "postgres is not reachable at 127.0.0.1:1 (used by orders-store)")
+}
+
+func TestTailKeepsLastLines(t *testing.T) {
+	tb := &tailBuf{max: 3}
+	for _, s := range []string{"a\nb", "\nc\nd\n", "e"} {
+		_, _ = tb.Write([]byte(s))
+	}
+	assert.Equal(t, "b\nc\nd", tb.tail(10))
+	assert.Equal(t, "d", tb.tail(1))
+}
+
+func TestPrefixWriterKeepsLinesWhole(t *testing.T) {
+	var out bytes.Buffer
+	w := &prefixWriter{prefix: "== app == ", out: &out}
+	_, _ = w.Write([]byte("one\ntw"))
+	_, _ = w.Write([]byte("o\n"))
+	assert.Equal(t, "== app == one\n== app == two\n", out.String())
+}
