@@ -513,6 +513,19 @@ func (s *System) PIDs() []int {
 	return out
 }
 
+// Exited returns the names of the processes of the system that have exited.
+func (s *System) Exited() []string {
+	var out []string
+	for _, in := range s.all() {
+		for _, p := range []*proc{in.app, in.daprd} {
+			if p != nil && p.exited() {
+				out = append(out, p.name)
+			}
+		}
+	}
+	return out
+}
+
 // Logs returns the last n lines each process of appID wrote.
 func (s *System) Logs(appID string, n int) string {
 	var b strings.Builder
