@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -46,6 +47,21 @@ func RequestIDs(next http.Handler) http.Handler {
 		w.Header().Set(HeaderRequestID, id)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
+}
+
+// HeaderForwardedPrefix is the path prefix under which the gateway exposes an app,
+// such as /api/orders.
+const HeaderForwardedPrefix = "X-Forwarded-Prefix"
+
+// ForwardedPrefix returns the prefix the gateway exposes this app under, so that
+// a Location header points where the client can follow it; "" when called
+// directly.
+func ForwardedPrefix(r *http.Request) string {
+	p := r.Header.Get(HeaderForwardedPrefix)
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#\r\n") {
+		return ""
+	}
+	return strings.TrimSuffix(p, "/")
 }
 
 // InstanceHeader names the answering instance in every answer, so that a client

@@ -52,6 +52,7 @@ func newForwarder(log *slog.Logger, sidecar string, apps map[string]bool, timeou
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.Out.Host = base.Host
 			pr.SetXForwarded()
+			pr.Out.Header.Set(httpx.HeaderForwardedPrefix, "/api/"+appID)
 		},
 		Transport: &http.Transport{
 			Proxy:               nil,

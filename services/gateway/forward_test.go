@@ -57,6 +57,7 @@ func TestForwardRewritesToServiceInvocation(t *testing.T) {
 	assert.Equal(t, "k-1", seen.Header.Get("Idempotency-Key"))
 	assert.Equal(t, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", seen.Header.Get("Traceparent"))
 	assert.Equal(t, "rid-7", seen.Header.Get(httpx.HeaderRequestID))
+	assert.Equal(t, "/api/orders", seen.Header.Get(httpx.HeaderForwardedPrefix))
 	assert.Equal(t, `{"q":1}`, string(seenBody))
 
 	res := rec.Result()

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dapr/go-sdk/client"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeSidecar is an in-memory sidecar with the Redis state store's rules and a
+// catalog app behind it. A write without an ETag under first-write creates the
+// key only if it is absent or was last written without first-write; a write
+// with an ETag succeeds only if the key has that version; under last-write the
+// ETag is ignored. A transaction is all or nothing here, which is stricter than
+// Redis: the service must not rely on a rollback anyway, and its locks make sure
+// it never needs one.
+type fakeSidecar struct {
+	mu       sync.Mutex
+	entries  map[string]*fakeEntry
+	products map[string]product
+	txs      [][]client.StateOperation
+	invokes  []string
+	bulkGets int
+
+	// fail, when set, is asked before each call; a non-nil answer is the call's
+	// error. method is the go-sdk method name, key the state key (the first key
+	// for bulk calls and transactions) or the invoked method name.
+	fail func(method, key string) error
+	// beforeTx, when set, runs before each transaction is applied, outside the
+	// fake's lock, so that a test can change the store under the service's feet
+	// the way another instance would.
+	beforeTx func(ops []*client.StateOperation)
+	// catalogAnswer, when set, replaces the catalog's answer.
+	catalogAnswer []byte
+}
+
+type fakeEntry struct {
+	value      []byte
+	version    int
+	firstWrite bool
+}
+
+var _ sidecar = (*fakeSidecar)(nil)
+
+// errETagMismatch is what the fake answers a conditional write that lost.
+var errETagMismatch = errors.New("possible etag mismatch")
+
+func newFake() *fakeSidecar {
+	return &fakeSidecar{
+		entries: map[string]*fakeEntry{},
+		products: map[string]product{
+			"apple":  {ID: "apple", Name: "Apple", PriceCents: 120, Currency: "EUR"},
+			"pear":   {ID: "pear", Name: "Pear", PriceCents: 95, Currency: "EUR"},
+			"banana": {ID: "banana", Name: "Banana", PriceCents: 30, Currency: "USD"},
+		},
+	}
+}
+
+func (f *fakeSidecar) failure(method, key string) error {
+	if f.fail == nil {
+		return nil
+	}
+	return f.fail(method, key)
+}
+
+func (f *fakeSidecar) GetState(_ context.Context, _, key string, _ map[string]string) (*client.StateItem, error) {
+	if err := f.failure("GetState", key); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	item := &client.StateItem{Key: key}
+	if e, ok := f.entries[key]; ok {
+		item.Value = append([]byte(nil), e.value...)
+		item.Etag = strconv.Itoa(e.version)
+	}
+	return item, nil
+}
+
+func (f *fakeSidecar) GetBulkState(_ context.Context, _ string, keys []string, _ map[string]string, _ int32) ([]*client.BulkStateItem, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("keys required")
+	}
+	if err := f.failure("GetBulkState", keys[0]); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bulkGets++
+	out := make([]*client.BulkStateItem, 0, len(keys))
+	for _, k := range keys {
+		item := &client.BulkStateItem{Key: k}
+		if e, ok := f.entries[k]; ok {
+			item.Value = append([]byte(nil), e.value...)
+			item.Etag = strconv.Itoa(e.version)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+func (f *fakeSidecar) SaveState(ctx context.Context, store, key string, data []byte, meta map[string]string, so ...client.StateOption) error {
+	return f.SaveStateWithETag(ctx, store, key, data, "", meta, so...)
+}
+
+func (f *fakeSidecar) SaveStateWithETag(_ context.Context, _, key string, data []byte, etag string, _ map[string]string, so ...client.StateOption) error {
+	if err := f.failure("SaveState", key); err != nil {
+		return err
+	}
+	// The go-sdk sends last-write when no option is given.
+	opts := &client.StateOptions{Concurrency: client.StateConcurrencyLastWrite}
+	if len(so) > 0 {
+		opts = &client.StateOptions{}
+		for _, o := range so {
+			o(opts)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(key, etag, opts.Concurrency); err != nil {
+		return err
+	}
+	f.put(key, data, opts.Concurrency == client.StateConcurrencyFirstWrite)
+	return nil
+}
+
+// check applies the Redis store's rule for a write of key with etag.
+func (f *fakeSidecar) check(key, etag string, c client.StateConcurrency) error {
+	ver := 0
+	if c != client.StateConcurrencyLastWrite && etag != "" {
+		v, err := strconv.Atoi(etag)
+		if err != nil {
+			return fmt.Errorf("invalid etag %q", etag)
+		}
+		ver = v
+	}
+	e, ok := f.entries[key]
+	if !ok || e.version == ver || (!e.firstWrite && ver == 0) {
+		return nil
+	}
+	return fmt.Errorf("failed to set key %s: %w", key, errETagMismatch)
+}
+
+func (f *fakeSidecar) put(key string, data []byte, firstWrite bool) {
+	e, ok := f.entries[key]
+	if !ok {
+		e = &fakeEntry{}
+		f.entries[key] = e
+	}
+	e.value = append([]byte(nil), data...)
+	e.version++
+	if firstWrite {
+		e.firstWrite = true
+	}
+}
+
+func (f *fakeSidecar) ExecuteStateTransaction(_ context.Context, _ string, _ map[string]string, ops []*client.StateOperation) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	if err := f.failure("ExecuteStateTransaction", ops[0].Item.Key); err != nil {
+		return err
+	}
+	if f.beforeTx != nil {
+		f.beforeTx(ops)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	record := make([]client.StateOperation, len(ops))
+	for i, op := range ops {
+		item := *op.Item
+		record[i] = client.StateOperation{Type: op.Type, Item: &item}
+	}
+	f.txs = append(f.txs, record)
+	var stored []*client.StateOperation
+	for _, op := range ops {
+		if op.Type != client.StateOperationTypeUpsert || op.Item.Metadata["outbox.projection"] == "true" {
+			continue
+		}
+		stored = append(stored, op)
+		conc := client.StateConcurrencyLastWrite
+		if op.Item.Options != nil {
+			conc = op.Item.Options.Concurrency
+		}
+		etag := ""
+		if op.Item.Etag != nil {
+			etag = op.Item.Etag.Value
+		}
+		if err := f.check(op.Item.Key, etag, conc); err != nil {
+			return fmt.Errorf("error executing state transaction: %w", err)
+		}
+	}
+	for _, op := range stored {
+		f.put(op.Item.Key, op.Item.Value, false)
+	}
+	return nil
+}
+
+func (f *fakeSidecar) InvokeMethod(_ context.Context, appID, methodName, verb string) ([]byte, error) {
+	if err := f.failure("InvokeMethod", methodName); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.invokes = append(f.invokes, appID+" "+verb+" "+methodName)
+	if f.catalogAnswer != nil {
+		return f.catalogAnswer, nil
+	}
+	method, query, _ := strings.Cut(methodName, "?")
+	if appID != "catalog" || verb != "GET" || method != "products" || !strings.HasPrefix(query, "ids=") {
+		return nil, fmt.Errorf("no route for %s %s on %s", verb, methodName, appID)
+	}
+	out := []product{}
+	for _, id := range strings.Split(strings.TrimPrefix(query, "ids="), ",") {
+		if p, ok := f.products[id]; ok {
+			out = append(out, p)
+		}
+	}
+	return json.Marshal(out)
+}
+
+// Helpers for the tests to look inside.
+
+func (f *fakeSidecar) keys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.entries))
+	for k := range f.entries {
+		out = append(out, k)
+	}
+	return out
+}
+
+func (f *fakeSidecar) transactions() [][]client.StateOperation {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]client.StateOperation(nil), f.txs...)
+}
+
+func (f *fakeSidecar) calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.invokes...)
+}
+
+func (f *fakeSidecar) value(key string) ([]byte, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, ok := f.entries[key]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), e.value...), true
+}
+
+func (f *fakeSidecar) version(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.entries[key]; ok {
+		return e.version
+	}
+	return 0
+}
+
+// set writes key directly, as another writer would.
+func (f *fakeSidecar) set(t *testing.T, key string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	f.setBytes(key, b)
+}
+
+// setBytes writes key directly, with first-write like every writer.
+func (f *fakeSidecar) setBytes(key string, b []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.put(key, b, true)
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/events"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(nil))
+		require.NoError(t, err)
+		assert.Equal(t, config{
+			port: 8082, daprGRPC: 50001, connectWait: time.Minute,
+			appID: "orders", store: events.StoreOrders, catalogAppID: "catalog",
+			catalogTimeout: 3 * time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
+		}, cfg)
+	})
+	t.Run("overrides", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{
+			"APP_PORT": "9000", "DAPR_GRPC_PORT": "50099", "APP_ID": "orders-b", "STATE_STORE": "other-store",
+			"CATALOG_APP_ID": "catalog-b", "CATALOG_TIMEOUT": "2s", "IDEMPOTENCY_WAIT": "5s", "IDEMPOTENCY_POLL": "10ms",
+			"DAPR_CONNECT_TIMEOUT": "3s",
+		}))
+		require.NoError(t, err)
+		assert.Equal(t, config{
+			port: 9000, daprGRPC: 50099, connectWait: 3 * time.Second,
+			appID: "orders-b", store: "other-store", catalogAppID: "catalog-b",
+			catalogTimeout: 2 * time.Second, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
+		}, cfg)
+	})
+
+	bad := []struct{ name, key, value string }{
+		{"app port", "APP_PORT", "http"},
+		{"grpc port", "DAPR_GRPC_PORT", "70000"},
+		{"connect timeout", "DAPR_CONNECT_TIMEOUT", "soon"},
+		{"catalog timeout", "CATALOG_TIMEOUT", "-1s"},
+		{"idempotency wait", "IDEMPOTENCY_WAIT", "0s"},
+		{"idempotency poll", "IDEMPOTENCY_POLL", "fast"},
+	}
+	for _, tt := range bad {
+		t.Run("bad "+tt.name, func(t *testing.T) {
+			_, err := loadConfig(envOf(map[string]string{tt.key: tt.value}))
+			assert.ErrorContains(t, err, tt.key)
+		})
+	}
+}
+
+func TestRunStopsOnBadConfig(t *testing.T) {
+	err := run(context.Background(), nil, envOf(map[string]string{"APP_PORT": "nope", "LOG_LEVEL": "error"}), io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "APP_PORT")
+}
+
+func TestRunStopsWhenTheSidecarNeverAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the dial timeout")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	// Port 1 on loopback is closed, so the dial can only end by the context.
+	err := run(ctx, nil, envOf(map[string]string{"DAPR_GRPC_PORT": "1", "APP_PORT": "0", "LOG_LEVEL": "error"}), io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "connect to the dapr sidecar")
+}

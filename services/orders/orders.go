@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+)
+
+// headerIdempotencyKey names the header that makes POST /orders safe to retry.
+const headerIdempotencyKey = "Idempotency-Key"
+
+// handlePlaceOrder places an order: POST /orders with an Idempotency-Key. It
+// answers 202 Accepted, because the saga decides the order's fate later.
+func handlePlaceOrder(log *slog.Logger, svc *orders) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, err := idempotencyKey(r)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		var req placeRequest
+		if err := httpx.DecodeJSON(w, r, &req, httpx.DefaultMaxBody); err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		if err := req.validate(); err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		o, err := svc.place(r.Context(), key, req)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		w.Header().Set("Location", httpx.ForwardedPrefix(r)+"/"+o.ID)
+		httpx.WriteJSON(w, http.StatusAccepted, o)
+	}
+}
+
+func idempotencyKey(r *http.Request) (string, error) {
+	values := r.Header.Values(headerIdempotencyKey)
+	if len(values) == 0 {
+		return "", httpx.Errorf(httpx.EPreconditionReq, "the %s header is required: send a unique key per order, and the same key when you retry", headerIdempotencyKey)
+	}
+	if !validIdempotencyKey(values[0]) {
+		return "", httpx.Errorf(httpx.EInvalid, "the %s header must be 1 to %d printable ASCII characters", headerIdempotencyKey, maxIdemKeyLen)
+	}
+	return values[0], nil
+}
+
+// handleGetOrder answers GET /orders/{id}.
+func handleGetOrder(log *slog.Logger, svc *orders) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := mux.Vars(r)["id"]
+		if !validOrderID(id) {
+			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "malformed order id %q: an order id is %d hex digits", id, orderIDHexSize))
+			return
+		}
+		o, _, found, err := svc.readOrder(r.Context(), id)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		if !found {
+			httpx.WriteError(w, r, log, httpx.Errorf(httpx.ENotFound, "order %s not found", id))
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, o)
+	}
+}
+
+// customerOrders is the answer to GET /orders?customerId=...
+type customerOrders struct {
+	CustomerID string  `json:"customerId"`
+	Orders     []order `json:"orders"`
+}
+
+// handleListOrders answers GET /orders?customerId=..., newest order first.
+func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		customerID := r.URL.Query().Get("customerId")
+		if customerID == "" {
+			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "the customerId query parameter is required"))
+			return
+		}
+		if !validName(customerID) {
+			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "customerId must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_' or '-'", maxIDLen))
+			return
+		}
+		ids, _, err := svc.readIndex(r.Context(), customerID)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		list, err := svc.readOrders(r.Context(), ids)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		sort.SliceStable(list, func(i, j int) bool {
+			if !list[i].CreatedAt.Equal(list[j].CreatedAt) {
+				return list[i].CreatedAt.After(list[j].CreatedAt)
+			}
+			return list[i].ID > list[j].ID
+		})
+		httpx.WriteJSON(w, http.StatusOK, customerOrders{CustomerID: customerID, Orders: list})
+	}
+}
+
+// place places the order req under the Idempotency-Key key, or returns the order
+// already placed under it.
+//
+// The key is claimed with a create-if-absent write of the request's hash and a
+// fresh order id, so that exactly one request, across all instances, owns the
+// order. The others read the claim: another request under the same key is
+// refused, and the same request waits for the owner's order. If the owner never
+// saves it (it failed or died), a waiting request takes the claim over and saves
+// the order under the claimed id itself.
+//
+// The claim is read before the catalog is asked, so that a retry of a placed
+// order is answered even while the catalog is down, and written only after the
+// order is priced, so that a request the catalog refuses leaves nothing behind.
+func (s *orders) place(ctx context.Context, key string, req placeRequest) (order, error) {
+	ck := claimKey(key)
+	hash := req.hash()
+	held, etag, found, err := s.readClaim(ctx, ck)
+	if err != nil {
+		return order{}, err
+	}
+	if found {
+		if held.RequestHash != hash {
+			return order{}, errKeyReused
+		}
+		o, _, ok, err := s.readOrder(ctx, held.OrderID)
+		if err != nil {
+			return order{}, err
+		}
+		if ok {
+			return o, nil
+		}
+	}
+
+	p, err := s.price(ctx, req.Items)
+	if err != nil {
+		return order{}, err
+	}
+
+	if !found {
+		c := claim{RequestHash: hash, OrderID: httpx.NewID(), ClaimedAt: s.now().UTC()}
+		err := s.saveClaim(ctx, ck, c, "")
+		if err == nil {
+			return s.create(ctx, c.OrderID, req, p)
+		}
+		// Tell a claim that someone else just made from a failing store.
+		var rerr error
+		held, etag, found, rerr = s.readClaim(ctx, ck)
+		if rerr != nil {
+			return order{}, errors.Join(err, rerr)
+		}
+		if !found {
+			return order{}, err
+		}
+		if held.OrderID == c.OrderID {
+			// The claim was saved and only its answer was lost: the order is ours.
+			return s.create(ctx, c.OrderID, req, p)
+		}
+		if held.RequestHash != hash {
+			return order{}, errKeyReused
+		}
+	}
+	return s.await(ctx, ck, held, etag, req, p)
+}
+
+// errKeyReused answers a request whose Idempotency-Key was already used for a
+// different order.
+var errKeyReused = httpx.Errorf(httpx.EUnprocessable,
+	"the %s was already used for a different order; use a new key for a new order", headerIdempotencyKey)
+
+// await waits for the order that the holder of the claim is saving. When no
+// order appears within claimWait of this request seeing the claim as it is, the
+// request takes the claim over with a compare-and-swap, so that of all the
+// requests waiting only one finishes the order, and saves it under the claimed
+// id. A takeover by another request restarts the wait.
+func (s *orders) await(ctx context.Context, ck string, held claim, etag string, req placeRequest, p priced) (order, error) {
+	begin := time.Now()
+	since := begin
+	for {
+		o, _, found, err := s.readOrder(ctx, held.OrderID)
+		if err != nil {
+			return order{}, err
+		}
+		if found {
+			return o, nil
+		}
+		if time.Since(since) >= s.cfg.claimWait {
+			next := held
+			next.ClaimedAt = s.now().UTC()
+			err := s.saveClaim(ctx, ck, next, etag)
+			if err == nil {
+				s.log.WarnContext(ctx, "taking over an unfinished order", "orderId", held.OrderID,
+					"claimedAt", held.ClaimedAt)
+				return s.create(ctx, held.OrderID, req, p)
+			}
+			cur, curETag, found, rerr := s.readClaim(ctx, ck)
+			if rerr != nil {
+				return order{}, errors.Join(err, rerr)
+			}
+			if !found || curETag == etag {
+				return order{}, err
+			}
+			held, etag, since = cur, curETag, time.Now()
+		}
+		// Past three waits the order is evidently not being placed now (its
+		// takers keep failing), so the client is told to retry rather than held.
+		if time.Since(begin) >= 3*s.cfg.claimWait {
+			return order{}, httpx.Errorf(httpx.EUnavailable,
+				"the order for this %s is still being placed; retry with the same key shortly", headerIdempotencyKey)
+		}
+		select {
+		case <-ctx.Done():
+			return order{}, fmt.Errorf("wait for order %s: %w", held.OrderID, ctx.Err())
+		case <-time.After(s.cfg.pollInterval):
+		}
+	}
+}
+
+// create saves req, priced as p, as the pending order orderID with its
+// OrderPlaced event. If the order already exists, because another request
+// finished it, create returns that order and writes nothing.
+func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced) (order, error) {
+	now := s.now().UTC()
+	o := order{
+		ID:         orderID,
+		CustomerID: req.CustomerID,
+		Status:     events.StatusPending,
+		Lines:      p.lines,
+		TotalCents: p.totalCents,
+		Currency:   p.currency,
+		CreatedAt:  now,
+		History:    []change{{Status: events.StatusPending, At: now}},
+	}
+
+	unlock := s.locks.Lock(orderKey(orderID))
+	defer unlock()
+	existing, _, found, err := s.readOrder(ctx, orderID)
+	if err != nil {
+		return order{}, err
+	}
+	if found {
+		return existing, nil
+	}
+	if err := s.addToIndex(ctx, o.CustomerID, o.ID); err != nil {
+		return order{}, err
+	}
+	if err := s.writeOrder(ctx, o, "", events.OrderPlaced); err != nil {
+		// The transaction may have been applied even though its answer was lost.
+		existing, _, found, rerr := s.readOrder(ctx, orderID)
+		if rerr == nil && found {
+			return existing, nil
+		}
+		return order{}, errors.Join(err, rerr)
+	}
+	s.log.InfoContext(ctx, "order placed", "orderId", o.ID, "customerId", o.CustomerID,
+		"totalCents", o.TotalCents, "currency", o.Currency)
+	return o, nil
+}

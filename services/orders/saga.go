@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+)
+
+// maxEventBytes is the largest event body a subscriber reads.
+const maxEventBytes = 1 << 20
+
+// subscriptions are the topics and routes the sidecar delivers to this app.
+// Every subscription has the app's dead-letter topic, except the one to that
+// topic itself, whose failures must not loop back into it.
+func subscriptions(appID string) []events.Subscription {
+	dead := events.DeadLetterTopic(appID)
+	return []events.Subscription{
+		{
+			PubSubName: events.PubSub,
+			Topic:      events.TopicInventory,
+			Routes: events.Routes{
+				Rules: []events.Rule{
+					events.TypeRule(events.StockReserved, pathStockReserved),
+					events.TypeRule(events.StockRejected, pathStockRejected),
+				},
+				Default: pathOtherEvent,
+			},
+			DeadLetterTopic: dead,
+		},
+		{
+			PubSubName: events.PubSub,
+			Topic:      events.TopicPayments,
+			Routes: events.Routes{
+				Rules: []events.Rule{
+					events.TypeRule(events.PaymentSucceeded, pathPaymentSucceeded),
+					events.TypeRule(events.PaymentFailed, pathPaymentFailed),
+				},
+				Default: pathOtherEvent,
+			},
+			DeadLetterTopic: dead,
+		},
+		{
+			PubSubName: events.PubSub,
+			Topic:      dead,
+			Routes:     events.Routes{Default: pathDeadLetter},
+		},
+	}
+}
+
+// handleSubscribe answers the sidecar's GET /dapr/subscribe.
+func handleSubscribe(appID string) http.HandlerFunc {
+	subs := subscriptions(appID)
+	return func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, subs)
+	}
+}
+
+// handleOutcome follows one kind of saga outcome, the event type typ, for the
+// order the event names. It always answers 200 with the delivery status: SUCCESS
+// when the order moved on or the event changed nothing (a duplicate or a late
+// event), DROP for an event that can never be processed, RETRY otherwise.
+func handleOutcome(log *slog.Logger, svc *orders, typ string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		env, err := readEvent(w, r)
+		if err == nil {
+			err = svc.follow(r.Context(), env, typ)
+		}
+		switch status := events.Respond(w, err); status {
+		case events.StatusDrop:
+			log.WarnContext(r.Context(), "dropping an event that can never be processed",
+				"eventId", env.ID, "type", env.Type, "route", typ, "err", err)
+		case events.StatusRetry:
+			log.WarnContext(r.Context(), "event failed; the sidecar will deliver it again",
+				"eventId", env.ID, "type", env.Type, "err", err)
+		}
+	}
+}
+
+// handleOtherEvent acknowledges the events of subscribed topics that orders does
+// not follow, such as the inventory's StockReleased.
+func handleOtherEvent(log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		env, err := readEvent(w, r)
+		log.DebugContext(r.Context(), "ignoring event", "eventId", env.ID, "type", env.Type, "err", err)
+		events.Respond(w, nil)
+	}
+}
+
+// readEvent reads the CloudEvent the sidecar delivered.
+func readEvent(w http.ResponseWriter, r *http.Request) (events.Envelope, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return events.Envelope{}, fmt.Errorf("%w: event is over %d bytes", events.ErrPoison, maxEventBytes)
+		}
+		return events.Envelope{}, fmt.Errorf("read event: %w", err)
+	}
+	return events.DecodeEnvelope(body)
+}
+
+// outcome is what the saga learned about an order.
+type outcome int
+
+const (
+	stockReserved outcome = iota + 1
+	stockRejected
+	paymentSucceeded
+	paymentFailed
+	processingFailed
+)
+
+var outcomeOf = map[string]outcome{
+	events.StockReserved:    stockReserved,
+	events.StockRejected:    stockRejected,
+	events.PaymentSucceeded: paymentSucceeded,
+	events.PaymentFailed:    paymentFailed,
+}
+
+// follow applies the event env, delivered to the route of type typ, to the order
+// it names.
+func (s *orders) follow(ctx context.Context, env events.Envelope, typ string) error {
+	what, ok := outcomeOf[typ]
+	if !ok || env.Type != typ {
+		return fmt.Errorf("%w: event %s of type %s delivered to the route for %s", events.ErrPoison, env.ID, env.Type, typ)
+	}
+	var orderID, customerID, reason string
+	switch what {
+	case stockReserved, stockRejected:
+		var p events.Stock
+		if err := env.DecodeData(&p); err != nil {
+			return err
+		}
+		orderID, customerID, reason = p.OrderID, p.CustomerID, p.Reason
+	default:
+		var p events.Payment
+		if err := env.DecodeData(&p); err != nil {
+			return err
+		}
+		orderID, customerID, reason = p.OrderID, p.CustomerID, p.Reason
+	}
+	if orderID == "" {
+		return fmt.Errorf("%w: event %s (%s) names no orderId", events.ErrPoison, env.ID, env.Type)
+	}
+	if !validOrderID(orderID) {
+		return fmt.Errorf("%w: event %s (%s) names the malformed orderId %q", events.ErrPoison, env.ID, env.Type, orderID)
+	}
+	_, err := s.apply(ctx, orderID, customerID, what, reason)
+	return err
+}
+
+// apply moves the order on by what happened and saves it with the event that
+// announces the change. It reports whether the order changed; an outcome that
+// changes nothing (a duplicate, a late event, an order already final) is not an
+// error. An unknown order is poison: no redelivery can make it appear, because
+// an order's events are published only once the order is saved.
+//
+// The order's lock serialises the writes of this instance, which matters because
+// the Redis store does not roll a transaction back: a write that lost an ETag race
+// would still publish its event. The ETag guards against other instances.
+func (s *orders) apply(ctx context.Context, orderID, customerID string, what outcome, reason string) (bool, error) {
+	unlock := s.locks.Lock(orderKey(orderID))
+	defer unlock()
+	for attempt := 0; attempt < casAttempts; attempt++ {
+		o, etag, found, err := s.readOrder(ctx, orderID)
+		if errors.Is(err, errCorrupt) {
+			return false, fmt.Errorf("%w: %v", events.ErrPoison, err)
+		}
+		if err != nil {
+			return false, err
+		}
+		if !found {
+			return false, fmt.Errorf("%w: order %s is unknown", events.ErrPoison, orderID)
+		}
+		if customerID != "" && customerID != o.CustomerID {
+			return false, fmt.Errorf("%w: the event names customer %s, but order %s belongs to %s",
+				events.ErrPoison, customerID, orderID, o.CustomerID)
+		}
+		next, typ, changed := advance(o, what, reason, s.now().UTC())
+		if !changed {
+			s.log.DebugContext(ctx, "event changes nothing", "orderId", orderID, "status", o.Status, "outcome", what.String())
+			return false, nil
+		}
+		err = s.writeOrder(ctx, next, etag, typ)
+		if err == nil {
+			s.log.InfoContext(ctx, "order moved on", "orderId", orderID, "from", o.Status,
+				"to", next.Status, "reason", next.Reason, "event", typ)
+			return true, nil
+		}
+		// Tell a conflict with another instance, which a fresh read resolves,
+		// from a failing store.
+		_, now, _, rerr := s.readOrder(ctx, orderID)
+		if rerr != nil {
+			return false, errors.Join(err, rerr)
+		}
+		if now == etag {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("order %s still changing after %d attempts", orderID, casAttempts)
+}
+
+// advance returns o moved on by what happened at at, the type of the event that
+// announces the change, and whether anything changed. Final orders never change.
+func advance(o order, what outcome, reason string, at time.Time) (order, string, bool) {
+	if o.terminal() {
+		return o, "", false
+	}
+	// Copy the history so that the result never shares an array with o.
+	o.History = slices.Clone(o.History)
+	switch what {
+	case stockReserved:
+		if o.Status != events.StatusPending {
+			return o, "", false
+		}
+		o.Status = events.StatusReserved
+		o.History = append(o.History, change{Status: events.StatusReserved, At: at})
+		return o, events.OrderReserved, true
+	case stockRejected:
+		// The inventory reserves every line or none, so a rejection of an order
+		// already reserved contradicts it; the reservation stands.
+		if o.Status != events.StatusPending {
+			return o, "", false
+		}
+		if reason == "" {
+			reason = events.ReasonOutOfStock
+		}
+		return cancel(o, reason, at), events.OrderCancelled, true
+	case paymentSucceeded:
+		// Payments charges only after a reservation, so a payment that overtook
+		// its StockReserved confirms a pending order too. Paid and confirmed are
+		// saved at once, so paid is never a stored status.
+		o.Status = events.StatusConfirmed
+		o.Reason = ""
+		o.History = append(o.History,
+			change{Status: events.StatusPaid, At: at},
+			change{Status: events.StatusConfirmed, At: at})
+		return o, events.OrderConfirmed, true
+	case paymentFailed:
+		return cancel(o, events.ReasonPaymentDeclined, at), events.OrderCancelled, true
+	case processingFailed:
+		return cancel(o, events.ReasonProcessing, at), events.OrderCancelled, true
+	}
+	return o, "", false
+}
+
+func cancel(o order, reason string, at time.Time) order {
+	o.Status = events.StatusCancelled
+	o.Reason = reason
+	o.History = append(o.History, change{Status: events.StatusCancelled, At: at, Reason: reason})
+	return o
+}
+
+// String names an outcome in the log.
+func (w outcome) String() string {
+	switch w {
+	case stockReserved:
+		return "stock reserved"
+	case stockRejected:
+		return "stock rejected"
+	case paymentSucceeded:
+		return "payment succeeded"
+	case paymentFailed:
+		return "payment failed"
+	case processingFailed:
+		return "processing failed"
+	}
+	return fmt.Sprintf("outcome(%d)", int(w))
+}

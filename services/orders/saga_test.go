@@ -1,0 +1,461 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dapr/go-sdk/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+)
+
+// cloudEvent is a CloudEvent as the sidecar delivers it, with data as a JSON
+// object.
+func cloudEvent(t *testing.T, typ string, data any) []byte {
+	t.Helper()
+	d, err := json.Marshal(data)
+	require.NoError(t, err)
+	return envelopeWith(t, typ, d)
+}
+
+// outboxEvent is a CloudEvent whose data is the JSON object encoded as a JSON
+// string, as events published through the outbox arrive over gRPC.
+func outboxEvent(t *testing.T, typ string, data any) []byte {
+	t.Helper()
+	d, err := json.Marshal(data)
+	require.NoError(t, err)
+	s, err := json.Marshal(string(d))
+	require.NoError(t, err)
+	return envelopeWith(t, typ, s)
+}
+
+func envelopeWith(t *testing.T, typ string, data json.RawMessage) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"id": httpx.NewID(), "specversion": "1.0", "type": typ, "source": "test",
+		"topic": "t", "pubsubname": events.PubSub, "datacontenttype": "application/json", "data": data,
+	})
+	require.NoError(t, err)
+	return b
+}
+
+// deliver posts an event to path as the sidecar does and returns the delivery
+// status the service answered.
+func (e *testEnv) deliver(path string, body []byte) string {
+	e.t.Helper()
+	rec := e.do(http.MethodPost, path, string(body), http.Header{"Content-Type": {"application/cloudevents+json"}})
+	require.Equal(e.t, http.StatusOK, rec.Code, rec.Body.String())
+	var answer struct {
+		Status string `json:"status"`
+	}
+	require.NoError(e.t, json.Unmarshal(rec.Body.Bytes(), &answer))
+	return answer.Status
+}
+
+// seed stores an order of customer c1 that has reached status, as the saga
+// would have left it, and returns it. Its ETag is "1".
+func (e *testEnv) seed(status string) order {
+	e.t.Helper()
+	t0 := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC)
+	o := order{
+		ID: httpx.NewID(), CustomerID: "c1", Status: status,
+		Lines:      []events.Line{{ProductID: "apple", Quantity: 2, PriceCents: 120}},
+		TotalCents: 240, Currency: "EUR", CreatedAt: t0,
+		History: []change{{Status: events.StatusPending, At: t0}},
+	}
+	step := func(s, reason string) {
+		o.History = append(o.History, change{Status: s, At: t0.Add(time.Duration(len(o.History)) * time.Minute), Reason: reason})
+	}
+	switch status {
+	case events.StatusReserved:
+		step(events.StatusReserved, "")
+	case events.StatusConfirmed:
+		step(events.StatusReserved, "")
+		step(events.StatusPaid, "")
+		step(events.StatusConfirmed, "")
+	case events.StatusCancelled:
+		o.Reason = events.ReasonOutOfStock
+		step(events.StatusCancelled, events.ReasonOutOfStock)
+	}
+	e.fake.set(e.t, orderKey(o.ID), o)
+	return o
+}
+
+// stored reads an order straight from the fake store.
+func (e *testEnv) stored(orderID string) order {
+	e.t.Helper()
+	v, ok := e.fake.value(orderKey(orderID))
+	require.True(e.t, ok, "order %s is stored", orderID)
+	var o order
+	require.NoError(e.t, json.Unmarshal(v, &o))
+	return o
+}
+
+func statuses(o order) []string {
+	out := make([]string, len(o.History))
+	for i, c := range o.History {
+		out[i] = c.Status
+	}
+	return out
+}
+
+func stock(orderID, reason string) events.Stock {
+	return events.Stock{OrderID: orderID, CustomerID: "c1", TotalCents: 240, Currency: "EUR", Reason: reason}
+}
+
+func payment(orderID, reason string) events.Payment {
+	return events.Payment{OrderID: orderID, CustomerID: "c1", AmountCents: 240, Currency: "EUR", Reason: reason}
+}
+
+// outcomeEvent is the event of type typ about orderID, with reason, delivered to
+// the path its subscription routes it to.
+func outcomeEvent(t *testing.T, typ, orderID, reason string) (string, []byte) {
+	t.Helper()
+	switch typ {
+	case events.StockReserved:
+		return pathStockReserved, cloudEvent(t, typ, stock(orderID, reason))
+	case events.StockRejected:
+		return pathStockRejected, cloudEvent(t, typ, stock(orderID, reason))
+	case events.PaymentSucceeded:
+		return pathPaymentSucceeded, cloudEvent(t, typ, payment(orderID, reason))
+	case events.PaymentFailed:
+		return pathPaymentFailed, cloudEvent(t, typ, payment(orderID, reason))
+	}
+	t.Fatalf("no route for %s", typ)
+	return "", nil
+}
+
+func TestSagaTransitions(t *testing.T) {
+	const (
+		pending   = events.StatusPending
+		reserved  = events.StatusReserved
+		paid      = events.StatusPaid
+		confirmed = events.StatusConfirmed
+		cancelled = events.StatusCancelled
+	)
+	tests := []struct {
+		name        string
+		start       string
+		typ         string
+		reason      string
+		wantStatus  string
+		wantReason  string
+		wantHistory []string
+		wantEvent   string // "" when nothing may change
+	}{
+		{"stock reserved", pending, events.StockReserved, "", reserved, "", []string{pending, reserved}, events.OrderReserved},
+		{"stock rejected keeps its reason", pending, events.StockRejected, events.ReasonUnknownProduct, cancelled, events.ReasonUnknownProduct, []string{pending, cancelled}, events.OrderCancelled},
+		{"stock rejected out of stock", pending, events.StockRejected, events.ReasonOutOfStock, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled},
+		{"stock rejected without a reason", pending, events.StockRejected, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled},
+		{"payment succeeded", reserved, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, events.OrderConfirmed},
+		{"payment before its reservation confirms", pending, events.PaymentSucceeded, "", confirmed, "", []string{pending, paid, confirmed}, events.OrderConfirmed},
+		{"payment failed", reserved, events.PaymentFailed, events.ReasonNoAccount, cancelled, events.ReasonPaymentDeclined, []string{pending, reserved, cancelled}, events.OrderCancelled},
+		{"payment failed before its reservation", pending, events.PaymentFailed, "", cancelled, events.ReasonPaymentDeclined, []string{pending, cancelled}, events.OrderCancelled},
+
+		{"duplicate reservation", reserved, events.StockReserved, "", reserved, "", []string{pending, reserved}, ""},
+		{"rejection after a reservation", reserved, events.StockRejected, events.ReasonOutOfStock, reserved, "", []string{pending, reserved}, ""},
+		{"late reservation of a confirmed order", confirmed, events.StockReserved, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
+		{"duplicate payment", confirmed, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
+		{"failed payment of a confirmed order", confirmed, events.PaymentFailed, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
+		{"rejection of a confirmed order", confirmed, events.StockRejected, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
+		{"late reservation of a cancelled order", cancelled, events.StockReserved, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
+		{"payment of a cancelled order", cancelled, events.PaymentSucceeded, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
+		{"duplicate rejection", cancelled, events.StockRejected, events.ReasonUnknownProduct, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
+		{"failed payment of a cancelled order", cancelled, events.PaymentFailed, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			o := e.seed(tt.start)
+			path, body := outcomeEvent(t, tt.typ, o.ID, tt.reason)
+			assert.Equal(t, events.StatusSuccess, e.deliver(path, body))
+
+			got := e.stored(o.ID)
+			assert.Equal(t, tt.wantStatus, got.Status)
+			assert.Equal(t, tt.wantReason, got.Reason)
+			assert.Equal(t, tt.wantHistory, statuses(got))
+			txs := e.fake.transactions()
+			if tt.wantEvent == "" {
+				assert.Empty(t, txs, "nothing written, nothing published")
+				assert.Equal(t, o, got)
+				assert.Equal(t, 1, e.fake.version(orderKey(o.ID)))
+				return
+			}
+			require.Len(t, txs, 1)
+			assertOrderTx(t, txs[0], got, tt.wantEvent, "1")
+			assert.Equal(t, o.History, got.History[:len(o.History)], "history is only appended to")
+			if tt.wantStatus == cancelled {
+				assert.Equal(t, tt.wantReason, got.History[len(got.History)-1].Reason)
+			}
+		})
+	}
+}
+
+func TestSagaSequences(t *testing.T) {
+	tests := []struct {
+		name        string
+		deliveries  []string // event types, in delivery order
+		wantStatus  string
+		wantHistory []string
+		wantEvents  []string
+	}{
+		{
+			"happy path",
+			[]string{events.StockReserved, events.PaymentSucceeded},
+			events.StatusConfirmed,
+			[]string{"pending", "reserved", "paid", "confirmed"},
+			[]string{events.OrderPlaced, events.OrderReserved, events.OrderConfirmed},
+		},
+		{
+			"payment overtakes the reservation",
+			[]string{events.PaymentSucceeded, events.StockReserved},
+			events.StatusConfirmed,
+			[]string{"pending", "paid", "confirmed"},
+			[]string{events.OrderPlaced, events.OrderConfirmed},
+		},
+		{
+			"every event twice",
+			[]string{events.StockReserved, events.StockReserved, events.PaymentSucceeded, events.StockReserved, events.PaymentSucceeded},
+			events.StatusConfirmed,
+			[]string{"pending", "reserved", "paid", "confirmed"},
+			[]string{events.OrderPlaced, events.OrderReserved, events.OrderConfirmed},
+		},
+		{
+			"rejected, then contradicting events",
+			[]string{events.StockRejected, events.StockReserved, events.PaymentSucceeded, events.StockRejected},
+			events.StatusCancelled,
+			[]string{"pending", "cancelled"},
+			[]string{events.OrderPlaced, events.OrderCancelled},
+		},
+		{
+			"payment fails, then a late reservation",
+			[]string{events.StockReserved, events.PaymentFailed, events.StockReserved, events.PaymentFailed},
+			events.StatusCancelled,
+			[]string{"pending", "reserved", "cancelled"},
+			[]string{events.OrderPlaced, events.OrderReserved, events.OrderCancelled},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			o := e.place("k", appleAndPear)
+			for _, typ := range tt.deliveries {
+				path, body := outcomeEvent(t, typ, o.ID, "")
+				require.Equal(t, events.StatusSuccess, e.deliver(path, body), typ)
+			}
+			rec := e.do(http.MethodGet, "/"+o.ID, "", nil)
+			require.Equal(t, http.StatusOK, rec.Code)
+			got := decodeBody[order](t, rec)
+			assert.Equal(t, tt.wantStatus, got.Status)
+			assert.Equal(t, tt.wantHistory, statuses(got))
+
+			var published []string
+			for _, tx := range e.fake.transactions() {
+				require.Len(t, tx, 2)
+				assert.Equal(t, "true", tx[1].Item.Metadata["outbox.projection"], "the projection comes last")
+				published = append(published, tx[0].Item.Metadata["type"])
+			}
+			assert.Equal(t, tt.wantEvents, published)
+		})
+	}
+}
+
+func TestSagaReadsOutboxStyleData(t *testing.T) {
+	e := newTestEnv(t)
+	o := e.seed(events.StatusPending)
+	assert.Equal(t, events.StatusSuccess, e.deliver(pathStockReserved, outboxEvent(t, events.StockReserved, stock(o.ID, ""))))
+	assert.Equal(t, events.StatusReserved, e.stored(o.ID).Status)
+}
+
+func TestSagaRejectsBadEvents(t *testing.T) {
+	boom := errors.New("redis: i/o timeout")
+	tests := []struct {
+		name string
+		path string
+		// body builds the event for the seeded order's id.
+		body   func(t *testing.T, orderID string) []byte
+		fail   func(method, key string) error
+		status string
+	}{
+		{"not json", pathStockReserved, func(*testing.T, string) []byte { return []byte("{nope") }, nil, events.StatusDrop},
+		{"not a cloud event", pathStockReserved, func(*testing.T, string) []byte { return []byte(`{"orderId":"x"}`) }, nil, events.StatusDrop},
+		{"empty body", pathPaymentSucceeded, func(*testing.T, string) []byte { return nil }, nil, events.StatusDrop},
+		{"oversized", pathStockReserved, func(t *testing.T, id string) []byte {
+			return cloudEvent(t, events.StockReserved, map[string]string{"orderId": id, "customerId": strings.Repeat("x", maxEventBytes)})
+		}, nil, events.StatusDrop},
+		{"unknown field in data", pathStockReserved, func(t *testing.T, id string) []byte {
+			return cloudEvent(t, events.StockReserved, map[string]any{"orderId": id, "warehouse": "b"})
+		}, nil, events.StatusDrop},
+		{"data not an object", pathPaymentFailed, func(t *testing.T, _ string) []byte {
+			return cloudEvent(t, events.PaymentFailed, 42)
+		}, nil, events.StatusDrop},
+		{"no order id", pathStockRejected, func(t *testing.T, _ string) []byte {
+			return cloudEvent(t, events.StockRejected, stock("", events.ReasonOutOfStock))
+		}, nil, events.StatusDrop},
+		{"malformed order id", pathStockReserved, func(t *testing.T, _ string) []byte {
+			return cloudEvent(t, events.StockReserved, stock("../order", ""))
+		}, nil, events.StatusDrop},
+		{"unknown order", pathPaymentSucceeded, func(t *testing.T, _ string) []byte {
+			return cloudEvent(t, events.PaymentSucceeded, payment("ffffffffffffffffffffffffffffffff", ""))
+		}, nil, events.StatusDrop},
+		{"another customer's order", pathPaymentSucceeded, func(t *testing.T, id string) []byte {
+			p := payment(id, "")
+			p.CustomerID = "c2"
+			return cloudEvent(t, events.PaymentSucceeded, p)
+		}, nil, events.StatusDrop},
+		{"type does not match the route", pathStockReserved, func(t *testing.T, id string) []byte {
+			return cloudEvent(t, events.PaymentSucceeded, stock(id, ""))
+		}, nil, events.StatusDrop},
+		{"store unreadable", pathStockReserved, func(t *testing.T, id string) []byte {
+			return cloudEvent(t, events.StockReserved, stock(id, ""))
+		}, func(m, _ string) error {
+			if m == "GetState" {
+				return boom
+			}
+			return nil
+		}, events.StatusRetry},
+		{"transaction fails", pathPaymentSucceeded, func(t *testing.T, id string) []byte {
+			return cloudEvent(t, events.PaymentSucceeded, payment(id, ""))
+		}, func(m, _ string) error {
+			if m == "ExecuteStateTransaction" {
+				return boom
+			}
+			return nil
+		}, events.StatusRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			o := e.seed(events.StatusPending)
+			e.fake.fail = tt.fail
+			assert.Equal(t, tt.status, e.deliver(tt.path, tt.body(t, o.ID)))
+			e.fake.fail = nil
+			assert.Equal(t, o, e.stored(o.ID), "the order is unchanged")
+			assert.Equal(t, 1, e.fake.version(orderKey(o.ID)))
+		})
+	}
+}
+
+func TestSagaRetriesAfterAConcurrentChange(t *testing.T) {
+	e := newTestEnv(t)
+	o := e.seed(events.StatusPending)
+	// Another instance applies the reservation between this instance's read and
+	// its transaction, so the transaction's ETag no longer matches.
+	var once sync.Once
+	e.fake.beforeTx = func([]*client.StateOperation) {
+		once.Do(func() {
+			other := o
+			other.Status = events.StatusReserved
+			other.History = append(append([]change{}, o.History...), change{Status: events.StatusReserved, At: o.CreatedAt.Add(time.Second)})
+			b, _ := json.Marshal(other)
+			e.fake.setBytes(orderKey(o.ID), b)
+		})
+	}
+	path, body := outcomeEvent(t, events.PaymentSucceeded, o.ID, "")
+	assert.Equal(t, events.StatusSuccess, e.deliver(path, body))
+
+	got := e.stored(o.ID)
+	assert.Equal(t, events.StatusConfirmed, got.Status)
+	assert.Equal(t, []string{"pending", "reserved", "paid", "confirmed"}, statuses(got), "applied on top of the other change")
+	txs := e.fake.transactions()
+	require.Len(t, txs, 2, "the first attempt lost, the second won")
+	assertOrderTx(t, txs[1], got, events.OrderConfirmed, "2")
+}
+
+func TestSagaSerialisesEventsOfOneOrder(t *testing.T) {
+	e := newTestEnv(t)
+	o := e.place("k", appleAndPear)
+	type delivery struct{ path, body string }
+	var deliveries []delivery
+	for i := 0; i < 20; i++ {
+		for _, typ := range []string{events.StockReserved, events.PaymentSucceeded} {
+			path, body := outcomeEvent(t, typ, o.ID, "")
+			deliveries = append(deliveries, delivery{path, string(body)})
+		}
+	}
+	answers := make([]string, len(deliveries))
+	var wg sync.WaitGroup
+	for i, d := range deliveries {
+		wg.Add(1)
+		go func(i int, d delivery) {
+			defer wg.Done()
+			rec := e.do(http.MethodPost, d.path, d.body, nil)
+			var answer struct{ Status string }
+			_ = json.Unmarshal(rec.Body.Bytes(), &answer)
+			answers[i] = answer.Status
+		}(i, d)
+	}
+	wg.Wait()
+	for _, a := range answers {
+		assert.Equal(t, events.StatusSuccess, a)
+	}
+	assert.Equal(t, events.StatusConfirmed, e.stored(o.ID).Status)
+	// Every transaction won its ETag: none was tried and lost, which on Redis
+	// would have published an event for a change that was never saved.
+	assert.Equal(t, len(e.fake.transactions()), e.fake.version(orderKey(o.ID)))
+}
+
+func TestOtherEventsAreAcknowledged(t *testing.T) {
+	e := newTestEnv(t)
+	o := e.seed(events.StatusReserved)
+	for _, body := range [][]byte{
+		cloudEvent(t, events.StockReleased, stock(o.ID, "")),
+		[]byte("not even json"),
+	} {
+		assert.Equal(t, events.StatusSuccess, e.deliver(pathOtherEvent, body))
+	}
+	assert.Empty(t, e.fake.transactions())
+	assert.Equal(t, o, e.stored(o.ID))
+}
+
+func TestSubscriptions(t *testing.T) {
+	e := newTestEnv(t)
+	rec := e.do(http.MethodGet, "/dapr/subscribe", "", nil)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.JSONEq(t, `[
+		{"pubsubname":"pubsub","topic":"inventory","deadLetterTopic":"orders-deadletter","routes":{
+			"rules":[
+				{"match":"event.type == \"daprshop.stock.reserved.v1\"","path":"/events/stock-reserved"},
+				{"match":"event.type == \"daprshop.stock.rejected.v1\"","path":"/events/stock-rejected"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"payments","deadLetterTopic":"orders-deadletter","routes":{
+			"rules":[
+				{"match":"event.type == \"daprshop.payment.succeeded.v1\"","path":"/events/payment-succeeded"},
+				{"match":"event.type == \"daprshop.payment.failed.v1\"","path":"/events/payment-failed"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"orders-deadletter","routes":{"default":"/events/deadletter"}}
+	]`, rec.Body.String())
+
+	// Every routed path is served.
+	for _, s := range subscriptions("orders") {
+		paths := []string{s.Routes.Default}
+		for _, r := range s.Routes.Rules {
+			paths = append(paths, r.Path)
+		}
+		for _, p := range paths {
+			rec := e.do(http.MethodPost, p, "{}", nil)
+			assert.Equal(t, http.StatusOK, rec.Code, p)
+		}
+	}
+}
+
+func TestCorruptOrderRecord(t *testing.T) {
+	e := newTestEnv(t)
+	o := e.seed(events.StatusPending)
+	e.fake.setBytes(orderKey(o.ID), []byte("{not json"))
+
+	path, body := outcomeEvent(t, events.StockReserved, o.ID, "")
+	assert.Equal(t, events.StatusDrop, e.deliver(path, body), "rereading cannot mend it")
+	assert.Equal(t, events.StatusSuccess, e.deliver(pathDeadLetter, body), "a dead event has nowhere further to go")
+	assert.Equal(t, int64(1), e.deadLetters().Count)
+	assertProblem(t, e.do(http.MethodGet, "/"+o.ID, "", nil), http.StatusInternalServerError, "internal error")
+	assert.Empty(t, e.fake.transactions())
+}

@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dapr/go-sdk/client"
+
+	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/keylock"
+)
+
+// sidecar is the part of the Dapr client the orders service uses. The method
+// signatures are the go-sdk's own, so the real client satisfies it and the tests
+// use a hand-written fake.
+type sidecar interface {
+	GetState(ctx context.Context, storeName, key string, meta map[string]string) (*client.StateItem, error)
+	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error)
+	SaveState(ctx context.Context, storeName, key string, data []byte, meta map[string]string, so ...client.StateOption) error
+	SaveStateWithETag(ctx context.Context, storeName, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error
+	ExecuteStateTransaction(ctx context.Context, storeName string, meta map[string]string, ops []*client.StateOperation) error
+	InvokeMethod(ctx context.Context, appID, methodName, verb string) ([]byte, error)
+}
+
+var _ sidecar = (*client.GRPCClient)(nil)
+
+func newServer(log *slog.Logger, instance string, cfg config, dapr sidecar, locks *keylock.Locks, now func() time.Time) http.Handler {
+	svc := &orders{
+		log:   log,
+		dapr:  dapr,
+		locks: locks,
+		now:   now,
+		cfg:   cfg,
+	}
+	r := httpx.NewRouter()
+	addRoutes(r, log, cfg, svc, newDeadLetters(deadLetterRecent))
+	return httpx.Wrap(log, instance, r)
+}

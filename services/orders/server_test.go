@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/keylock"
+)
+
+// testEnv is one orders instance in front of a fake sidecar.
+type testEnv struct {
+	t    *testing.T
+	fake *fakeSidecar
+	h    http.Handler
+}
+
+func testConfig() config {
+	return config{
+		appID:          "orders",
+		store:          events.StoreOrders,
+		catalogAppID:   "catalog",
+		catalogTimeout: time.Second,
+		claimWait:      100 * time.Millisecond,
+		pollInterval:   5 * time.Millisecond,
+	}
+}
+
+// testClock is a clock that moves one second on every reading, so that every
+// history entry has its own time.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Second)
+	return c.t
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	return newInstance(t, newFake())
+}
+
+// newInstance starts another instance, with its own locks, on the same fake
+// sidecar, the way a second replica shares the store.
+func newInstance(t *testing.T, f *fakeSidecar) *testEnv {
+	t.Helper()
+	return newInstanceWith(t, f, testConfig())
+}
+
+func newInstanceWith(t *testing.T, f *fakeSidecar, cfg config) *testEnv {
+	t.Helper()
+	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h := newServer(log, "orders-test", cfg, f, keylock.New(64), clock.now)
+	return &testEnv{t: t, fake: f, h: h}
+}
+
+func (e *testEnv) do(method, path, body string, header http.Header) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, r)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// post places an order under key.
+func (e *testEnv) post(key, body string) *httptest.ResponseRecorder {
+	e.t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}}
+	if key != "" {
+		h.Set(headerIdempotencyKey, key)
+	}
+	return e.do(http.MethodPost, "/", body, h)
+}
+
+// place places an order and requires it to be accepted.
+func (e *testEnv) place(key, body string) order {
+	e.t.Helper()
+	rec := e.post(key, body)
+	require.Equal(e.t, http.StatusAccepted, rec.Code, rec.Body.String())
+	return decodeBody[order](e.t, rec)
+}
+
+func decodeBody[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v), rec.Body.String())
+	return v
+}
+
+// assertProblem checks that rec is a problem+json answer with status and a
+// detail that contains detail.
+func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, detail string) {
+	t.Helper()
+	assert.Equal(t, status, rec.Code, rec.Body.String())
+	assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
+	p := decodeBody[httpx.Problem](t, rec)
+	assert.Equal(t, status, p.Status)
+	assert.Contains(t, p.Detail, detail)
+}
+
+func TestServerRoutes(t *testing.T) {
+	e := newTestEnv(t)
+	tests := []struct {
+		name, method, path string
+		status             int
+		contentType        string
+	}{
+		{"health", http.MethodGet, "/healthz", http.StatusOK, "text/plain; charset=utf-8"},
+		{"unknown path", http.MethodGet, "/no/such/path", http.StatusNotFound, httpx.ProblemContentType},
+		{"wrong method on orders", http.MethodDelete, "/", http.StatusMethodNotAllowed, httpx.ProblemContentType},
+		{"wrong method on an order", http.MethodPut, "/0123456789abcdef0123456789abcdef", http.StatusMethodNotAllowed, httpx.ProblemContentType},
+		{"wrong method on an event route", http.MethodGet, pathStockReserved, http.StatusMethodNotAllowed, httpx.ProblemContentType},
+		{"dead letters", http.MethodGet, "/deadletters", http.StatusOK, "application/json"},
+		{"subscriptions", http.MethodGet, "/dapr/subscribe", http.StatusOK, "application/json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := e.do(tt.method, tt.path, "", nil)
+			assert.Equal(t, tt.status, rec.Code)
+			assert.Equal(t, tt.contentType, rec.Header().Get("Content-Type"))
+			assert.Equal(t, "orders-test", rec.Header().Get(httpx.HeaderInstance))
+		})
+	}
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/dapr/go-sdk/client"
+
+	"github.com/daprshop/daprshop/internal/keylock"
+)
+
+// Outbox metadata. Dapr publishes one message per stored upsert of an outbox
+// transaction; a projection for the same key replaces that message's data and is
+// not stored itself. The stored op's metadata is copied into the CloudEvent, which
+// is how the event gets its type.
+const (
+	metaProjection      = "outbox.projection"
+	metaType            = "type"
+	metaDataContentType = "datacontenttype"
+)
+
+// errCorrupt marks a stored record that cannot be decoded. Reading it again
+// cannot help, so an event about it is poison rather than retried.
+var errCorrupt = errors.New("corrupt record")
+
+// casAttempts bounds the compare-and-swap loops: past it, the key is too busy
+// and the caller is better off failing than spinning.
+const casAttempts = 10
+
+// orders holds what the handlers share: the sidecar, the per-order locks and
+// the clock.
+type orders struct {
+	log   *slog.Logger
+	dapr  sidecar
+	locks *keylock.Locks
+	now   func() time.Time
+	cfg   config
+}
+
+// firstWrite is the concurrency every single-key write uses. On the Redis store a
+// write without an ETag under first-write creates the key only if it is absent
+// (provided every writer of the key uses first-write), and a write with an ETag
+// is a compare-and-swap; under last-write the ETag would be ignored.
+var firstWrite = client.WithConcurrency(client.StateConcurrencyFirstWrite)
+
+// readOrder reads an order and its ETag. found is false when there is no such
+// order.
+func (s *orders) readOrder(ctx context.Context, orderID string) (o order, etag string, found bool, err error) {
+	item, err := s.dapr.GetState(ctx, s.cfg.store, orderKey(orderID), nil)
+	if err != nil {
+		return o, "", false, fmt.Errorf("read order %s: %w", orderID, err)
+	}
+	if item == nil || len(item.Value) == 0 {
+		return o, "", false, nil
+	}
+	if err := json.Unmarshal(item.Value, &o); err != nil {
+		return o, "", false, fmt.Errorf("%w: order %s: %v", errCorrupt, orderID, err)
+	}
+	return o, item.Etag, true, nil
+}
+
+// writeOrder saves o and publishes the event of type typ that announces it, in
+// one outbox transaction. etag is the ETag o was read with, or empty for a new
+// order. The transaction holds exactly one stored upsert, because Dapr publishes
+// one message per stored upsert, and the projection comes last, because daprd
+// 1.14 drops projections from the op list while ranging over it.
+func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) error {
+	value, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("encode order %s: %w", o.ID, err)
+	}
+	payload, err := json.Marshal(o.event())
+	if err != nil {
+		return fmt.Errorf("encode event of order %s: %w", o.ID, err)
+	}
+	stored := &client.SetStateItem{
+		Key:      orderKey(o.ID),
+		Value:    value,
+		Metadata: map[string]string{metaType: typ, metaDataContentType: "application/json"},
+		Options:  &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite, Consistency: client.StateConsistencyStrong},
+	}
+	if etag != "" {
+		stored.Etag = &client.ETag{Value: etag}
+	}
+	projection := &client.SetStateItem{
+		Key:      orderKey(o.ID),
+		Value:    payload,
+		Metadata: map[string]string{metaProjection: "true"},
+	}
+	ops := []*client.StateOperation{
+		{Type: client.StateOperationTypeUpsert, Item: stored},
+		{Type: client.StateOperationTypeUpsert, Item: projection},
+	}
+	if err := s.dapr.ExecuteStateTransaction(ctx, s.cfg.store, nil, ops); err != nil {
+		return fmt.Errorf("save order %s with event %s: %w", o.ID, typ, err)
+	}
+	return nil
+}
+
+// addToIndex adds orderID to the customer's list of orders with a
+// compare-and-swap. It runs before the order is saved, so that a crash between
+// the two leaves at worst an id without an order, which listing skips, and never
+// an order missing from its customer's list.
+func (s *orders) addToIndex(ctx context.Context, customerID, orderID string) error {
+	key := customerKey(customerID)
+	for attempt := 0; attempt < casAttempts; attempt++ {
+		ids, etag, err := s.readIndex(ctx, customerID)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(ids, orderID) {
+			return nil
+		}
+		value, err := json.Marshal(append(ids, orderID))
+		if err != nil {
+			return fmt.Errorf("encode index of customer %s: %w", customerID, err)
+		}
+		if etag == "" {
+			err = s.dapr.SaveState(ctx, s.cfg.store, key, value, nil, firstWrite)
+		} else {
+			err = s.dapr.SaveStateWithETag(ctx, s.cfg.store, key, value, etag, nil, firstWrite)
+		}
+		if err == nil {
+			return nil
+		}
+		// Tell a lost race, where someone else changed the list, from a failure.
+		_, now, rerr := s.readIndex(ctx, customerID)
+		if rerr != nil {
+			return errors.Join(fmt.Errorf("save index of customer %s: %w", customerID, err), rerr)
+		}
+		if now == etag {
+			return fmt.Errorf("save index of customer %s: %w", customerID, err)
+		}
+	}
+	return fmt.Errorf("save index of customer %s: still changing after %d attempts", customerID, casAttempts)
+}
+
+// readIndex reads a customer's order ids, oldest first, and the list's ETag.
+func (s *orders) readIndex(ctx context.Context, customerID string) (ids []string, etag string, err error) {
+	item, err := s.dapr.GetState(ctx, s.cfg.store, customerKey(customerID), nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("read index of customer %s: %w", customerID, err)
+	}
+	if item == nil || len(item.Value) == 0 {
+		return nil, "", nil
+	}
+	if err := json.Unmarshal(item.Value, &ids); err != nil {
+		return nil, "", fmt.Errorf("decode index of customer %s: %w", customerID, err)
+	}
+	return ids, item.Etag, nil
+}
+
+// readOrders reads the orders named by ids, skipping ids whose order was never
+// saved.
+func (s *orders) readOrders(ctx context.Context, ids []string) ([]order, error) {
+	if len(ids) == 0 {
+		return []order{}, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = orderKey(id)
+	}
+	items, err := s.dapr.GetBulkState(ctx, s.cfg.store, keys, nil, 8)
+	if err != nil {
+		return nil, fmt.Errorf("read %d orders: %w", len(keys), err)
+	}
+	out := make([]order, 0, len(items))
+	for _, item := range items {
+		if item == nil {
+			continue
+		}
+		if item.Error != "" {
+			return nil, fmt.Errorf("read %s: %s", item.Key, item.Error)
+		}
+		if len(item.Value) == 0 {
+			continue
+		}
+		var o order
+		if err := json.Unmarshal(item.Value, &o); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", item.Key, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// claim records who placed the order for an Idempotency-Key.
+type claim struct {
+	RequestHash string    `json:"requestHash"`
+	OrderID     string    `json:"orderId"`
+	ClaimedAt   time.Time `json:"claimedAt"`
+}
+
+// readClaim reads the claim under key and its ETag. found is false when the key
+// has not been claimed.
+func (s *orders) readClaim(ctx context.Context, key string) (c claim, etag string, found bool, err error) {
+	item, err := s.dapr.GetState(ctx, s.cfg.store, key, nil)
+	if err != nil {
+		return c, "", false, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	if item == nil || len(item.Value) == 0 {
+		return c, "", false, nil
+	}
+	if err := json.Unmarshal(item.Value, &c); err != nil {
+		return c, "", false, fmt.Errorf("decode claim %s: %w", key, err)
+	}
+	return c, item.Etag, true, nil
+}
+
+// saveClaim writes c under key: created only if absent when etag is empty, else
+// swapped in only if the claim still has that ETag.
+func (s *orders) saveClaim(ctx context.Context, key string, c claim, etag string) error {
+	value, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode claim: %w", err)
+	}
+	if etag == "" {
+		err = s.dapr.SaveState(ctx, s.cfg.store, key, value, nil, firstWrite)
+	} else {
+		err = s.dapr.SaveStateWithETag(ctx, s.cfg.store, key, value, etag, nil, firstWrite)
+	}
+	if err != nil {
+		return fmt.Errorf("save claim %s: %w", key, err)
+	}
+	return nil
+}
