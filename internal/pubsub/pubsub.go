@@ -1,0 +1,186 @@
+// Package pubsub is the delivery side of daprshop's events, shared by the services
+// that publish and consume them: publishing an outcome under its deterministic id,
+// answering the sidecar for each delivered event, and counting the events that end
+// on a dead-letter topic. The contracts themselves live in package events.
+package pubsub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/dapr/go-sdk/client"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+)
+
+// MaxEventBytes is the largest delivered event a handler reads.
+const MaxEventBytes = 1 << 20
+
+// RecentDeadLetters is how many dead events GET /deadletters shows.
+const RecentDeadLetters = 20
+
+// Publisher is the one method of the Dapr client that Publish uses.
+// *client.GRPCClient satisfies it.
+type Publisher interface {
+	PublishEvent(ctx context.Context, pubsubName, topicName string, data interface{}, opts ...client.PublishEventOption) error
+}
+
+// Publish sends payload, as JSON, as the event of type typ about orderID on topic.
+// The CloudEvent id is events.EventID(orderID, typ), so publishing the same
+// outcome again (after a failure, or on a redelivery) publishes the same id, and
+// consumers can tell the duplicate.
+func Publish(ctx context.Context, p Publisher, topic, typ, orderID string, payload any) error {
+	data, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", typ, err)
+	}
+	id := events.EventID(orderID, typ)
+	err = p.PublishEvent(ctx, events.PubSub, topic, data,
+		client.PublishEventWithContentType("application/json"),
+		client.PublishEventWithMetadata(map[string]string{"cloudevent.id": id, "cloudevent.type": typ}))
+	if err != nil {
+		return fmt.Errorf("publish %s on %s: %w", id, topic, err)
+	}
+	return nil
+}
+
+// Poison wraps a reason as an events.ErrPoison, for a payload that breaks its
+// contract and so can never be processed.
+func Poison(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", events.ErrPoison, fmt.Sprintf(format, args...))
+}
+
+// read reads and decodes the CloudEvent the sidecar delivered. A body over
+// MaxEventBytes, or one that is not a CloudEvent, is poison: delivering it again
+// cannot make it readable.
+func read(w http.ResponseWriter, r *http.Request) (events.Envelope, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxEventBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return events.Envelope{}, Poison("event is over the limit of %d bytes", MaxEventBytes)
+		}
+		return events.Envelope{}, fmt.Errorf("read event: %w", err)
+	}
+	return events.DecodeEnvelope(body)
+}
+
+// Handler returns the handler of one event route. It reads the delivered event,
+// hands it to process and tells the sidecar the outcome with events.Respond: a nil
+// error is SUCCESS, an events.ErrPoison is DROP (to the dead-letter topic), any
+// other error RETRY. Failures are logged here, once, with the event's id and type.
+func Handler(log *slog.Logger, process func(ctx context.Context, e events.Envelope) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		env, err := read(w, r)
+		if err == nil {
+			err = process(r.Context(), env)
+		}
+		status := events.Respond(w, err)
+		attrs := []any{"eventId", env.ID, "type", env.Type, "topic", env.Topic, "status", status}
+		switch status {
+		case events.StatusSuccess:
+			log.DebugContext(r.Context(), "event processed", attrs...)
+		case events.StatusDrop:
+			log.WarnContext(r.Context(), "event dropped as poison", append(attrs, "err", err)...)
+		default:
+			log.WarnContext(r.Context(), "event failed; the sidecar will deliver it again", append(attrs, "err", err)...)
+		}
+	}
+}
+
+// Ack is the handler of a subscription's default route: it acknowledges an event of
+// a type the service does not consume, so that the event is neither retried nor
+// dead-lettered.
+func Ack(log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		env, err := read(w, r)
+		log.DebugContext(r.Context(), "event ignored", "eventId", env.ID, "type", env.Type, "topic", env.Topic, "err", err)
+		events.Respond(w, nil)
+	}
+}
+
+// DeadLetter is what GET /deadletters shows of one dead event.
+type DeadLetter struct {
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Topic string `json:"topic,omitempty"`
+}
+
+// DeadLetters counts the events that reached this instance through its dead-letter
+// topic and keeps the most recent ones for the operator. The zero value is ready
+// to use.
+type DeadLetters struct {
+	mu     sync.Mutex
+	count  int64
+	recent []DeadLetter
+}
+
+// Report is the answer to GET /deadletters: how many dead events this instance saw,
+// and the most recent ones, newest first.
+type Report struct {
+	Count  int64        `json:"count"`
+	Recent []DeadLetter `json:"recent"`
+}
+
+func (d *DeadLetters) add(dl DeadLetter) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.count++
+	d.recent = append([]DeadLetter{dl}, d.recent...)
+	if len(d.recent) > RecentDeadLetters {
+		d.recent = d.recent[:RecentDeadLetters]
+	}
+}
+
+// Report returns the count and the most recent dead events.
+func (d *DeadLetters) Report() Report {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return Report{Count: d.count, Recent: append([]DeadLetter{}, d.recent...)}
+}
+
+// Receive is the handler of the dead-letter topic's subscription. It logs each
+// dead event at error level, counts it and acknowledges it, whatever it holds:
+// a dead event has nowhere further to go, and retrying it would loop.
+func (d *DeadLetters) Receive(log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		env, err := read(w, r)
+		d.add(DeadLetter{ID: env.ID, Type: env.Type, Topic: env.Topic})
+		log.ErrorContext(r.Context(), "dead event", "eventId", env.ID, "type", env.Type, "topic", env.Topic, "err", err)
+		events.Respond(w, nil)
+	}
+}
+
+// Summary is the handler of GET /deadletters.
+func (d *DeadLetters) Summary() http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, d.Report())
+	}
+}
+
+// Subscriptions returns the answer to GET /dapr/subscribe for an app that consumes
+// topic: rules route the event types it consumes, other takes every other type,
+// and what the app gives up on goes to appID's dead-letter topic; plus the
+// subscription to that dead-letter topic itself, delivered to dead.
+func Subscriptions(appID, topic string, rules []events.Rule, other, dead string) []events.Subscription {
+	return []events.Subscription{
+		{
+			PubSubName:      events.PubSub,
+			Topic:           topic,
+			Routes:          events.Routes{Rules: rules, Default: other},
+			DeadLetterTopic: events.DeadLetterTopic(appID),
+		},
+		{
+			PubSubName: events.PubSub,
+			Topic:      events.DeadLetterTopic(appID),
+			Routes:     events.Routes{Default: dead},
+		},
+	}
+}

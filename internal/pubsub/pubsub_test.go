@@ -1,0 +1,127 @@
+package pubsub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprfake"
+	"github.com/daprshop/daprshop/internal/events"
+)
+
+var _ Publisher = (*daprfake.Client)(nil)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestPublish(t *testing.T) {
+	c := &daprfake.Client{}
+	err := Publish(context.Background(), c, events.TopicInventory, events.StockReserved, "o1",
+		events.Stock{OrderID: "o1", CustomerID: "c1", TotalCents: 250, Currency: "EUR"})
+	require.NoError(t, err)
+	got := c.Published()
+	require.Len(t, got, 1)
+	assert.Equal(t, events.PubSub, got[0].PubSub)
+	assert.Equal(t, events.TopicInventory, got[0].Topic)
+	assert.Equal(t, events.EventID("o1", events.StockReserved), got[0].ID())
+	assert.Equal(t, events.StockReserved, got[0].Type())
+	assert.Equal(t, "application/json", got[0].ContentType)
+	assert.JSONEq(t, `{"orderId":"o1","customerId":"c1","totalCents":250,"currency":"EUR"}`, string(got[0].Data))
+
+	c.Hook = func(string, string) error { return errors.New("broker down") }
+	err = Publish(context.Background(), c, events.TopicInventory, events.StockReserved, "o1", events.Stock{})
+	assert.ErrorContains(t, err, "broker down")
+}
+
+func deliver(t *testing.T, h http.Handler, body string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/events/x", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, "the sidecar reads the status from the body, never from the code")
+	var got struct{ Status string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	return got.Status
+}
+
+func TestHandler(t *testing.T) {
+	event := `{"id":"o1/t","type":"t","topic":"orders","data":{"orderId":"o1"}}`
+	tests := []struct {
+		name    string
+		body    string
+		process error
+		want    string
+		called  bool
+	}{
+		{"processed", event, nil, events.StatusSuccess, true},
+		{"failure is retried", event, errors.New("store down"), events.StatusRetry, true},
+		{"poison is dropped", event, Poison("quantity %d is not positive", 0), events.StatusDrop, true},
+		{"not a CloudEvent", `{"id":`, nil, events.StatusDrop, false},
+		{"no type", `{"id":"x"}`, nil, events.StatusDrop, false},
+		{"over the limit", `{"id":"x","type":"t","data":"` + strings.Repeat("a", MaxEventBytes) + `"}`, nil, events.StatusDrop, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			called := false
+			h := Handler(quiet(), func(_ context.Context, e events.Envelope) error {
+				called = true
+				assert.Equal(t, "o1/t", e.ID)
+				return tt.process
+			})
+			assert.Equal(t, tt.want, deliver(t, h, tt.body))
+			assert.Equal(t, tt.called, called)
+		})
+	}
+}
+
+func TestAck(t *testing.T) {
+	for _, body := range []string{`{"id":"a","type":"other"}`, `not json`} {
+		assert.Equal(t, events.StatusSuccess, deliver(t, Ack(quiet()), body))
+	}
+}
+
+func TestDeadLetters(t *testing.T) {
+	var d DeadLetters
+	h := d.Receive(quiet())
+	for i := 0; i < RecentDeadLetters+5; i++ {
+		body := fmt.Sprintf(`{"id":"o%d/t","type":"t","topic":"orders","data":{}}`, i)
+		assert.Equal(t, events.StatusSuccess, deliver(t, h, body), "a dead event is never retried")
+	}
+	assert.Equal(t, events.StatusSuccess, deliver(t, h, "garbage"), "even an unreadable one")
+
+	rec := httptest.NewRecorder()
+	d.Summary().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/deadletters", nil))
+	var got Report
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	assert.Equal(t, int64(RecentDeadLetters+6), got.Count)
+	require.Len(t, got.Recent, RecentDeadLetters)
+	assert.Equal(t, DeadLetter{}, got.Recent[0], "newest first: the unreadable one")
+	assert.Equal(t, DeadLetter{ID: "o24/t", Type: "t", Topic: "orders"}, got.Recent[1])
+}
+
+func TestSubscriptions(t *testing.T) {
+	subs := Subscriptions("inventory", events.TopicOrders,
+		[]events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}, "/events/other", "/events/deadletter")
+	require.Len(t, subs, 2)
+	assert.Equal(t, events.Subscription{
+		PubSubName:      events.PubSub,
+		Topic:           events.TopicOrders,
+		Routes:          events.Routes{Rules: []events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}, Default: "/events/other"},
+		DeadLetterTopic: "inventory-deadletter",
+	}, subs[0])
+	assert.Equal(t, events.Subscription{
+		PubSubName: events.PubSub,
+		Topic:      "inventory-deadletter",
+		Routes:     events.Routes{Default: "/events/deadletter"},
+	}, subs[1])
+}

@@ -1,0 +1,491 @@
+package main
+
+// How a reservation stays exactly once on Redis.
+//
+// Reserving an order changes several stock keys. A Dapr state transaction on
+// Redis cannot make that atomic: it runs one script per operation inside
+// MULTI/EXEC, so when one operation's ETag is stale the others still apply. The
+// locks make that impossible within one instance, but two instances handling
+// orders for the same product can still race, and a transaction that half
+// applied would leave a reservation recorded for stock that was never taken.
+//
+// So each stock key is changed on its own, by compare-and-swap, and the change
+// carries a mark naming the operation ("reserve/<orderID>") in the same key.
+// Retrying an operation skips every key that already bears its mark, so a change
+// is never applied twice, however a previous attempt ended. Only when every line
+// is held is the outcome recorded (the reservation key, create-if-absent); then
+// the marks are removed and the outcome published. A redelivered event finds the
+// recorded outcome and publishes it again, changing nothing.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/ids"
+	"github.com/daprshop/daprshop/internal/pubsub"
+	"github.com/daprshop/daprshop/internal/statestore"
+)
+
+// Statuses of a reservation.
+const (
+	statusReserved = "reserved" // every line is held
+	statusRejected = "rejected" // nothing is held, for Reason
+	statusReleased = "released" // the order was cancelled and its lines given back
+	// statusCancelled marks an order cancelled before it was ever reserved, so
+	// that its placement, arriving late, reserves nothing.
+	statusCancelled = "cancelled"
+)
+
+// Limits of one order.
+const (
+	maxLines    = 100
+	maxQuantity = 1_000_000_000
+)
+
+func reservationKey(orderID string) string { return "reservation-" + orderID }
+func reserveOp(orderID string) string      { return "reserve/" + orderID }
+func releaseOp(orderID string) string      { return "release/" + orderID }
+
+// line is one product and quantity of a reservation.
+type line struct {
+	ProductID string `json:"productId"`
+	Quantity  int64  `json:"quantity"`
+}
+
+// reservation is the recorded outcome of an order at the inventory.
+type reservation struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId"`
+	TotalCents int64  `json:"totalCents"`
+	Currency   string `json:"currency"`
+	Lines      []line `json:"lines"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+var (
+	errOutOfStock     = errors.New("out of stock")
+	errUnknownProduct = errors.New("unknown product")
+)
+
+// onOrderPlaced processes an OrderPlaced event.
+func onOrderPlaced(led *ledger) func(context.Context, events.Envelope) error {
+	return func(ctx context.Context, e events.Envelope) error {
+		var o events.Order
+		if err := e.DecodeData(&o); err != nil {
+			return err
+		}
+		lines, err := placedLines(o)
+		if err != nil {
+			return err
+		}
+		return led.reserve(ctx, o, lines)
+	}
+}
+
+// onOrderCancelled processes an OrderCancelled event.
+func onOrderCancelled(led *ledger) func(context.Context, events.Envelope) error {
+	return func(ctx context.Context, e events.Envelope) error {
+		var o events.Order
+		if err := e.DecodeData(&o); err != nil {
+			return err
+		}
+		if err := ids.Check("orderId", o.OrderID); err != nil {
+			return pubsub.Poison("%v", err)
+		}
+		productIDs := make([]string, 0, len(o.Lines))
+		for i, ln := range o.Lines {
+			if err := ids.Check("productId", ln.ProductID); err != nil {
+				return pubsub.Poison("line %d: %v", i+1, err)
+			}
+			productIDs = append(productIDs, ln.ProductID)
+		}
+		return led.release(ctx, o, productIDs)
+	}
+}
+
+// placedLines checks a placed order and returns its lines, one per product,
+// sorted by product id. An order that breaks the contract is poison.
+func placedLines(o events.Order) ([]line, error) {
+	if err := ids.Check("orderId", o.OrderID); err != nil {
+		return nil, pubsub.Poison("%v", err)
+	}
+	if err := ids.Check("customerId", o.CustomerID); err != nil {
+		return nil, pubsub.Poison("order %s: %v", o.OrderID, err)
+	}
+	if len(o.Lines) == 0 || len(o.Lines) > maxLines {
+		return nil, pubsub.Poison("order %s has %d lines; 1 to %d are allowed", o.OrderID, len(o.Lines), maxLines)
+	}
+	if o.TotalCents <= 0 {
+		return nil, pubsub.Poison("order %s: totalCents %d is not positive", o.OrderID, o.TotalCents)
+	}
+	byProduct := map[string]int64{}
+	for i, ln := range o.Lines {
+		if err := ids.Check("productId", ln.ProductID); err != nil {
+			return nil, pubsub.Poison("order %s, line %d: %v", o.OrderID, i+1, err)
+		}
+		if ln.Quantity <= 0 || ln.Quantity > maxQuantity {
+			return nil, pubsub.Poison("order %s, line %d: quantity %d is not between 1 and %d", o.OrderID, i+1, ln.Quantity, maxQuantity)
+		}
+		byProduct[ln.ProductID] += ln.Quantity
+	}
+	lines := make([]line, 0, len(byProduct))
+	for id, q := range byProduct {
+		lines = append(lines, line{ProductID: id, Quantity: q})
+	}
+	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.ProductID, b.ProductID) })
+	return lines, nil
+}
+
+// lockKeys returns the keys an operation on orderID's reservation and products
+// locks.
+func lockKeys(orderID string, productIDs []string) []string {
+	keys := []string{reservationKey(orderID)}
+	for _, id := range productIDs {
+		keys = append(keys, stockKey(id))
+	}
+	return keys
+}
+
+func productIDsOf(lines []line) []string {
+	out := make([]string, len(lines))
+	for i, ln := range lines {
+		out[i] = ln.ProductID
+	}
+	return out
+}
+
+// reserve holds every line of the order, or none, records the outcome and
+// publishes it.
+func (l *ledger) reserve(ctx context.Context, o events.Order, lines []line) error {
+	unlock := l.locks.Lock(lockKeys(o.OrderID, productIDsOf(lines))...)
+	defer unlock()
+
+	rec, found, err := l.reservation(ctx, o.OrderID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if rec, err = l.decide(ctx, o, lines); err != nil {
+			return err
+		}
+	}
+	return l.publishPlaced(ctx, rec)
+}
+
+// decide reserves the order's lines, or rejects the order, and records which.
+func (l *ledger) decide(ctx context.Context, o events.Order, lines []line) (reservation, error) {
+	op := reserveOp(o.OrderID)
+	rec := reservation{OrderID: o.OrderID, CustomerID: o.CustomerID, TotalCents: o.TotalCents,
+		Currency: o.Currency, Lines: lines, Status: statusReserved}
+	reason, err := l.check(ctx, op, lines)
+	if err != nil {
+		return rec, err
+	}
+	if reason == "" {
+		if reason, err = l.hold(ctx, op, lines); err != nil {
+			return rec, err
+		}
+	}
+	if reason != "" {
+		// Give back what this attempt, or an interrupted earlier one, held
+		// before the rejection is recorded: once it is, nothing would.
+		if err := l.undo(ctx, op, lines); err != nil {
+			return rec, err
+		}
+		rec.Status, rec.Reason = statusRejected, reason
+	}
+	held := rec.Status == statusReserved
+	if rec, err = l.record(ctx, rec); err != nil {
+		return rec, err
+	}
+	switch {
+	case rec.Status == statusReserved:
+		l.forget(ctx, []string{op}, lines)
+	case held:
+		// Another instance recorded a different outcome for this order first;
+		// the record stands, so what this one held goes back.
+		if err := l.undo(ctx, op, lines); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// check reads every line's stock and returns why the order must be rejected, or
+// "" when every line can be held. A line this order already holds is fine.
+func (l *ledger) check(ctx context.Context, op string, lines []line) (string, error) {
+	keys := make([]string, len(lines))
+	for i, ln := range lines {
+		keys[i] = stockKey(ln.ProductID)
+	}
+	items, err := l.dapr.GetBulkState(ctx, l.store, keys, nil, 10)
+	if err != nil {
+		return "", fmt.Errorf("read stock: %w", err)
+	}
+	stock := make(map[string]stockRecord, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return "", fmt.Errorf("read %s: %s", it.Key, it.Error)
+		}
+		if len(it.Value) == 0 {
+			continue
+		}
+		s, err := decodeStock(it.Value)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", it.Key, err)
+		}
+		stock[it.Key] = s
+	}
+	for _, ln := range lines {
+		if _, ok := stock[stockKey(ln.ProductID)]; !ok {
+			return events.ReasonUnknownProduct, nil
+		}
+	}
+	for _, ln := range lines {
+		s := stock[stockKey(ln.ProductID)]
+		if _, held := s.Applied[op]; !held && s.Available < ln.Quantity {
+			return events.ReasonOutOfStock, nil
+		}
+	}
+	return "", nil
+}
+
+// hold takes each line's quantity from its stock, one key at a time, marking
+// each key with op. It returns a reason when a line can no longer be held, which
+// happens only when another instance took the stock since check.
+func (l *ledger) hold(ctx context.Context, op string, lines []line) (string, error) {
+	for _, ln := range lines {
+		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+			if _, done := s.Applied[op]; done {
+				return false, nil
+			}
+			if s.Available < ln.Quantity {
+				return false, errOutOfStock
+			}
+			s.Available -= ln.Quantity
+			s.Applied[op] = -ln.Quantity
+			return true, nil
+		})
+		switch {
+		case errors.Is(err, errOutOfStock):
+			return events.ReasonOutOfStock, nil
+		case errors.Is(err, errUnknownProduct):
+			return events.ReasonUnknownProduct, nil
+		case err != nil:
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// give adds each line's quantity back to its stock, marking each key with op.
+func (l *ledger) give(ctx context.Context, op string, lines []line) error {
+	for _, ln := range lines {
+		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+			if _, done := s.Applied[op]; done {
+				return false, nil
+			}
+			s.Available += ln.Quantity
+			s.Applied[op] = ln.Quantity
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// undo reverts op on every line's stock where it is marked, and removes the mark.
+func (l *ledger) undo(ctx context.Context, op string, lines []line) error {
+	for _, ln := range lines {
+		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+			delta, done := s.Applied[op]
+			if !done {
+				return false, nil
+			}
+			s.Available -= delta
+			delete(s.Applied, op)
+			return true, nil
+		})
+		if err != nil && !errors.Is(err, errUnknownProduct) {
+			return err
+		}
+	}
+	return nil
+}
+
+// forget removes the marks of ops once their outcome is recorded. A mark left
+// behind by a failure here is harmless, since the record now answers any retry,
+// so a failure is only logged.
+func (l *ledger) forget(ctx context.Context, ops []string, lines []line) {
+	for _, ln := range lines {
+		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+			n := len(s.Applied)
+			for _, op := range ops {
+				delete(s.Applied, op)
+			}
+			return len(s.Applied) != n, nil
+		})
+		if err != nil {
+			l.log.WarnContext(ctx, "cannot remove the marks of a recorded operation", "ops", ops,
+				"productId", ln.ProductID, "err", err)
+		}
+	}
+}
+
+// change applies fn to the stock of productID by compare-and-swap; fn reports
+// whether it changed anything. A product with no stock is errUnknownProduct.
+func (l *ledger) change(ctx context.Context, productID string, fn func(*stockRecord) (bool, error)) error {
+	_, err := statestore.Update(ctx, l.dapr, l.store, stockKey(productID), func(cur []byte) ([]byte, error) {
+		if cur == nil {
+			return nil, errUnknownProduct
+		}
+		s, err := decodeStock(cur)
+		if err != nil {
+			return nil, err
+		}
+		if s.Applied == nil {
+			s.Applied = map[string]int64{}
+		}
+		changed, err := fn(&s)
+		if err != nil || !changed {
+			return nil, err
+		}
+		return json.Marshal(s)
+	})
+	return err
+}
+
+// reservation returns the recorded reservation of orderID, and whether there is one.
+func (l *ledger) reservation(ctx context.Context, orderID string) (reservation, bool, error) {
+	item, err := l.dapr.GetState(ctx, l.store, reservationKey(orderID), nil)
+	if err != nil {
+		return reservation{}, false, fmt.Errorf("read reservation of %s: %w", orderID, err)
+	}
+	if len(item.Value) == 0 {
+		return reservation{}, false, nil
+	}
+	var rec reservation
+	if err := json.Unmarshal(item.Value, &rec); err != nil {
+		return reservation{}, false, fmt.Errorf("decode reservation of %s: %w", orderID, err)
+	}
+	return rec, true, nil
+}
+
+// record writes rec if the order has no reservation yet, and returns the
+// reservation that stands: rec, or the one another instance recorded first.
+func (l *ledger) record(ctx context.Context, rec reservation) (reservation, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return rec, err
+	}
+	err = statestore.Save(ctx, l.dapr, l.store, reservationKey(rec.OrderID), data, "")
+	if !errors.Is(err, statestore.ErrConflict) {
+		return rec, err
+	}
+	existing, found, rerr := l.reservation(ctx, rec.OrderID)
+	if rerr != nil || !found {
+		return rec, fmt.Errorf("reservation of %s: %w", rec.OrderID, errors.Join(err, rerr))
+	}
+	return existing, nil
+}
+
+// release gives back the stock of a cancelled order's reservation, once.
+func (l *ledger) release(ctx context.Context, o events.Order, productIDs []string) error {
+	// The keys to lock are the recorded reservation's, which only a read can tell:
+	// read it once unlocked to learn them, then again under the locks.
+	peek, _, err := l.reservation(ctx, o.OrderID)
+	if err != nil {
+		return err
+	}
+	locked := slices.Concat(productIDs, productIDsOf(peek.Lines))
+	unlock := l.locks.Lock(lockKeys(o.OrderID, locked)...)
+	defer unlock()
+
+	rec, found, err := l.reservation(ctx, o.OrderID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		// The cancellation overtook the placement. Record it, so that the
+		// placement, when it comes, reserves nothing.
+		rec, err = l.record(ctx, reservation{OrderID: o.OrderID, CustomerID: o.CustomerID,
+			Lines: []line{}, Status: statusCancelled, Reason: o.Reason})
+		if err == nil && rec.Status != statusCancelled {
+			err = fmt.Errorf("order %s was reserved while its cancellation was recorded", o.OrderID)
+		}
+		return err
+	}
+	for _, id := range productIDsOf(rec.Lines) {
+		if !slices.Contains(locked, id) {
+			return fmt.Errorf("reservation of %s holds %s, which was not locked", o.OrderID, id)
+		}
+	}
+	switch rec.Status {
+	case statusReserved:
+		if err := l.give(ctx, releaseOp(o.OrderID), rec.Lines); err != nil {
+			return err
+		}
+		rec.Status, rec.Reason = statusReleased, o.Reason
+		if err := l.markReleased(ctx, rec); err != nil {
+			return err
+		}
+		l.forget(ctx, []string{reserveOp(o.OrderID), releaseOp(o.OrderID)}, rec.Lines)
+		fallthrough
+	case statusReleased:
+		return l.publish(ctx, events.StockReleased, rec)
+	default:
+		return nil // nothing is held
+	}
+}
+
+// markReleased records that rec's stock was given back, unless that is recorded
+// already.
+func (l *ledger) markReleased(ctx context.Context, rec reservation) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	_, err = statestore.Update(ctx, l.dapr, l.store, reservationKey(rec.OrderID), func(cur []byte) ([]byte, error) {
+		var now reservation
+		if err := json.Unmarshal(cur, &now); err != nil {
+			return nil, fmt.Errorf("decode reservation of %s: %w", rec.OrderID, err)
+		}
+		if now.Status == statusReleased {
+			return nil, nil
+		}
+		return data, nil
+	})
+	return err
+}
+
+// publishPlaced publishes the outcome of an order's placement. A reservation
+// released or cancelled since has nothing left to say: the order has moved on.
+func (l *ledger) publishPlaced(ctx context.Context, rec reservation) error {
+	switch rec.Status {
+	case statusReserved:
+		return l.publish(ctx, events.StockReserved, rec)
+	case statusRejected:
+		return l.publish(ctx, events.StockRejected, rec)
+	default:
+		l.log.InfoContext(ctx, "placement of a cancelled order ignored", "orderId", rec.OrderID, "status", rec.Status)
+		return nil
+	}
+}
+
+func (l *ledger) publish(ctx context.Context, typ string, rec reservation) error {
+	return pubsub.Publish(ctx, l.dapr, events.TopicInventory, typ, rec.OrderID, events.Stock{
+		OrderID:    rec.OrderID,
+		CustomerID: rec.CustomerID,
+		TotalCents: rec.TotalCents,
+		Currency:   rec.Currency,
+		Reason:     rec.Reason,
+	})
+}

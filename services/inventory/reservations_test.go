@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dapr/go-sdk/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprfake"
+	"github.com/daprshop/daprshop/internal/events"
+)
+
+// cloudEvent returns the body the sidecar delivers for an event of type typ
+// about orderID carrying data (a value, or a json.RawMessage as it is).
+func cloudEvent(t *testing.T, typ, orderID string, data any) string {
+	t.Helper()
+	raw, ok := data.(json.RawMessage)
+	if !ok {
+		var err error
+		raw, err = json.Marshal(data)
+		require.NoError(t, err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"id": events.EventID(orderID, typ), "type": typ, "source": "orders", "topic": events.TopicOrders,
+		"specversion": "1.0", "datacontenttype": "application/json", "data": raw,
+	})
+	require.NoError(t, err)
+	return string(body)
+}
+
+// deliver posts an event as the sidecar does and returns the status answered.
+func deliver(t *testing.T, h http.Handler, path, body string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	var got struct{ Status string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	return got.Status
+}
+
+func order(orderID string, lines ...events.Line) events.Order {
+	var total int64
+	for _, ln := range lines {
+		total += ln.Quantity * 100
+	}
+	return events.Order{OrderID: orderID, CustomerID: "c1", Status: events.StatusPending, Lines: lines,
+		TotalCents: total, Currency: "EUR"}
+}
+
+func ln(productID string, quantity int64) events.Line {
+	return events.Line{ProductID: productID, Quantity: quantity, PriceCents: 100}
+}
+
+// outcome is what a test checks of one published event.
+type outcome struct {
+	Type, ID string
+	Stock    events.Stock
+}
+
+func published(t *testing.T, fake *daprfake.Client) []outcome {
+	t.Helper()
+	var out []outcome
+	for _, e := range fake.Published() {
+		require.Equal(t, events.TopicInventory, e.Topic)
+		require.Equal(t, events.PubSub, e.PubSub)
+		var s events.Stock
+		require.NoError(t, json.Unmarshal(e.Data, &s))
+		out = append(out, outcome{Type: e.Type(), ID: e.ID(), Stock: s})
+	}
+	return out
+}
+
+func reserved(orderID string, total int64) outcome {
+	return outcome{Type: events.StockReserved, ID: events.EventID(orderID, events.StockReserved),
+		Stock: events.Stock{OrderID: orderID, CustomerID: "c1", TotalCents: total, Currency: "EUR"}}
+}
+
+func rejected(orderID string, total int64, reason string) outcome {
+	return outcome{Type: events.StockRejected, ID: events.EventID(orderID, events.StockRejected),
+		Stock: events.Stock{OrderID: orderID, CustomerID: "c1", TotalCents: total, Currency: "EUR", Reason: reason}}
+}
+
+func released(orderID string, total int64, reason string) outcome {
+	return outcome{Type: events.StockReleased, ID: events.EventID(orderID, events.StockReleased),
+		Stock: events.Stock{OrderID: orderID, CustomerID: "c1", TotalCents: total, Currency: "EUR", Reason: reason}}
+}
+
+// available returns the stock of each product, and checks that no record is
+// left with a mark.
+func available(t *testing.T, fake *daprfake.Client, productIDs ...string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, id := range productIDs {
+		s := stockOf(t, fake, id)
+		assert.Empty(t, s.Applied, "marks left on %s", id)
+		out[id] = s.Available
+	}
+	return out
+}
+
+func statusOf(t *testing.T, fake *daprfake.Client, orderID string) string {
+	t.Helper()
+	data, ok := fake.Value(testStore, reservationKey(orderID))
+	if !ok {
+		return ""
+	}
+	var rec reservation
+	require.NoError(t, json.Unmarshal(data, &rec))
+	return rec.Status
+}
+
+func TestOrderPlaced(t *testing.T) {
+	stock := map[string]int64{"apple": 5, "tea": 2}
+	tests := []struct {
+		name   string
+		setup  func(*daprfake.Client)
+		data   any
+		status string
+		want   []outcome
+		stock  map[string]int64
+		record string
+	}{
+		{name: "reserves every line", data: order("o1", ln("apple", 2), ln("tea", 2)), status: events.StatusSuccess,
+			want: []outcome{reserved("o1", 400)}, stock: map[string]int64{"apple": 3, "tea": 0}, record: statusReserved},
+		{name: "outbox delivers data as a JSON string", data: mustString(t, order("o1", ln("apple", 1))), status: events.StatusSuccess,
+			want: []outcome{reserved("o1", 100)}, stock: map[string]int64{"apple": 4, "tea": 2}, record: statusReserved},
+		{name: "lines of one product add up", data: order("o1", ln("apple", 3), ln("apple", 3)), status: events.StatusSuccess,
+			want: []outcome{rejected("o1", 600, events.ReasonOutOfStock)}, stock: stock, record: statusRejected},
+		{name: "one line short rejects all", data: order("o1", ln("apple", 1), ln("tea", 3)), status: events.StatusSuccess,
+			want: []outcome{rejected("o1", 400, events.ReasonOutOfStock)}, stock: stock, record: statusRejected},
+		{name: "unknown product", data: order("o1", ln("apple", 1), ln("pear", 1)), status: events.StatusSuccess,
+			want: []outcome{rejected("o1", 200, events.ReasonUnknownProduct)}, stock: stock, record: statusRejected},
+		{name: "unknown product wins over out of stock", data: order("o1", ln("apple", 9), ln("pear", 1)), status: events.StatusSuccess,
+			want: []outcome{rejected("o1", 1000, events.ReasonUnknownProduct)}, stock: stock, record: statusRejected},
+		{name: "exactly the last units", data: order("o1", ln("apple", 5)), status: events.StatusSuccess,
+			want: []outcome{reserved("o1", 500)}, stock: map[string]int64{"apple": 0, "tea": 2}, record: statusReserved},
+
+		{name: "poison: no order id", data: order("", ln("apple", 1)), status: events.StatusDrop, stock: stock},
+		{name: "poison: bad order id", data: order("o/1", ln("apple", 1)), status: events.StatusDrop, stock: stock},
+		{name: "poison: no customer", data: func() events.Order { o := order("o1", ln("apple", 1)); o.CustomerID = ""; return o }(),
+			status: events.StatusDrop, stock: stock},
+		{name: "poison: no lines", data: order("o1"), status: events.StatusDrop, stock: stock},
+		{name: "poison: zero quantity", data: order("o1", ln("apple", 0)), status: events.StatusDrop, stock: stock},
+		{name: "poison: negative quantity", data: order("o1", ln("apple", 2), ln("tea", -1)), status: events.StatusDrop, stock: stock},
+		{name: "poison: bad product id", data: order("o1", ln("a b", 1)), status: events.StatusDrop, stock: stock},
+		{name: "poison: no total", data: func() events.Order { o := order("o1", ln("apple", 1)); o.TotalCents = 0; return o }(),
+			status: events.StatusDrop, stock: stock},
+		{name: "poison: unknown field", data: json.RawMessage(`{"orderId":"o1","customerId":"c1","lines":[],"colour":"red"}`),
+			status: events.StatusDrop, stock: stock},
+		{name: "poison: data not an object", data: json.RawMessage(`[1,2]`), status: events.StatusDrop, stock: stock},
+
+		{name: "store down: retried, nothing changed", setup: failOn("GetState"), data: order("o1", ln("apple", 1)),
+			status: events.StatusRetry, stock: stock},
+		{name: "bulk read down: retried, nothing changed", setup: failOn("GetBulkState"), data: order("o1", ln("apple", 1)),
+			status: events.StatusRetry, stock: stock},
+		{name: "writes down: retried, nothing changed", setup: failOn("SaveState"), data: order("o1", ln("apple", 1)),
+			status: events.StatusRetry, stock: stock},
+		{name: "broker down: retried after the effect", setup: failOn("PublishEvent"), data: order("o1", ln("apple", 1)),
+			status: events.StatusRetry, stock: map[string]int64{"apple": 4, "tea": 2}, record: statusReserved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup(t, stock)
+			if tt.setup != nil {
+				tt.setup(fake)
+			}
+			got := deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", tt.data))
+			assert.Equal(t, tt.status, got)
+			fake.Hook = nil
+			assert.Equal(t, tt.want, published(t, fake))
+			assert.Equal(t, tt.stock, available(t, fake, "apple", "tea"))
+			assert.Equal(t, tt.record, statusOf(t, fake, "o1"))
+		})
+	}
+}
+
+func mustString(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	s, err := json.Marshal(string(b))
+	require.NoError(t, err)
+	return s
+}
+
+// TestOrderPlacedRedelivered delivers the same OrderPlaced again after each way
+// the first delivery can end: the effect happens once, and the recorded outcome is
+// published again under the same id.
+func TestOrderPlacedRedelivered(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name  string
+		fail  func(method, key string) error // for the first delivery only
+		first string
+		order events.Order
+		want  []outcome // after both deliveries
+		stock int64
+	}{
+		{name: "after success", order: order("o1", ln("apple", 2)), first: events.StatusSuccess,
+			want: []outcome{reserved("o1", 200), reserved("o1", 200)}, stock: 3},
+		{name: "after rejection", order: order("o1", ln("apple", 9)), first: events.StatusSuccess,
+			want: []outcome{rejected("o1", 900, events.ReasonOutOfStock), rejected("o1", 900, events.ReasonOutOfStock)}, stock: 5},
+		{name: "after the publish failed", order: order("o1", ln("apple", 2)), first: events.StatusRetry,
+			fail: func(m, _ string) error {
+				if m == "PublishEvent" {
+					return boom
+				}
+				return nil
+			}, want: []outcome{reserved("o1", 200)}, stock: 3},
+		{name: "after the record failed, stock already held", order: order("o1", ln("apple", 2), ln("tea", 1)), first: events.StatusRetry,
+			fail: func(m, key string) error {
+				if m == "SaveState" && key == reservationKey("o1") {
+					return boom
+				}
+				return nil
+			}, want: []outcome{reserved("o1", 300)}, stock: 3},
+		{name: "after the second line failed", order: order("o1", ln("apple", 2), ln("tea", 1)), first: events.StatusRetry,
+			fail: func(m, key string) error {
+				if m == "SaveState" && key == stockKey("tea") {
+					return boom
+				}
+				return nil
+			}, want: []outcome{reserved("o1", 300)}, stock: 3},
+		{name: "after a rejection failed to record, holds given back", order: order("o1", ln("apple", 2), ln("tea", 9)), first: events.StatusRetry,
+			fail: func(m, key string) error {
+				if m == "SaveState" && key == reservationKey("o1") {
+					return boom
+				}
+				return nil
+			}, want: []outcome{rejected("o1", 1100, events.ReasonOutOfStock)}, stock: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
+			fake.Hook = tt.fail
+			body := cloudEvent(t, events.OrderPlaced, "o1", tt.order)
+			assert.Equal(t, tt.first, deliver(t, srv, pathOrderPlaced, body))
+			fake.Hook = nil
+			assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, body))
+			assert.Equal(t, tt.want, published(t, fake))
+			assert.Equal(t, tt.stock, available(t, fake, "apple")["apple"])
+		})
+	}
+}
+
+// TestMarkedLineIsNotTakenTwice starts from the state an attempt leaves when it
+// took a line and then died: the retry takes the other line only.
+func TestMarkedLineIsNotTakenTwice(t *testing.T) {
+	srv, fake := setup(t, nil)
+	fake.Put(testStore, stockKey("apple"), stockRecord{ProductID: "apple", Available: 3, Applied: map[string]int64{"reserve/o1": -2}})
+	fake.Put(testStore, stockKey("tea"), stockRecord{ProductID: "tea", Available: 1})
+	body := cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 2), ln("tea", 1)))
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, body))
+	assert.Equal(t, map[string]int64{"apple": 3, "tea": 0}, available(t, fake, "apple", "tea"))
+}
+
+func TestOrderCancelled(t *testing.T) {
+	cancel := func(o events.Order) events.Order {
+		o.Status, o.Reason = events.StatusCancelled, events.ReasonPaymentDeclined
+		return o
+	}
+	o1 := order("o1", ln("apple", 2), ln("tea", 1))
+	tests := []struct {
+		name    string
+		placed  *events.Order // delivered first, if set
+		setup   func(*daprfake.Client)
+		data    any
+		status  string
+		want    []outcome // published after the placement's outcome
+		stock   map[string]int64
+		record  string
+		replays int // further deliveries of the same cancellation
+	}{
+		{name: "releases a reservation", placed: &o1, data: cancel(o1), status: events.StatusSuccess,
+			want: []outcome{released("o1", 300, events.ReasonPaymentDeclined)}, stock: map[string]int64{"apple": 5, "tea": 2}, record: statusReleased},
+		{name: "releases once however often delivered", placed: &o1, data: cancel(o1), status: events.StatusSuccess, replays: 2,
+			want: []outcome{released("o1", 300, events.ReasonPaymentDeclined), released("o1", 300, events.ReasonPaymentDeclined),
+				released("o1", 300, events.ReasonPaymentDeclined)}, stock: map[string]int64{"apple": 5, "tea": 2}, record: statusReleased},
+		{name: "nothing to release after a rejection", placed: ptr(order("o1", ln("tea", 5))), data: cancel(order("o1", ln("tea", 5))),
+			status: events.StatusSuccess, stock: map[string]int64{"apple": 5, "tea": 2}, record: statusRejected},
+		{name: "cancellation before placement is recorded", data: cancel(o1), status: events.StatusSuccess,
+			stock: map[string]int64{"apple": 5, "tea": 2}, record: statusCancelled},
+		{name: "cancellation without lines", placed: &o1, data: events.Order{OrderID: "o1", CustomerID: "c1", Status: events.StatusCancelled},
+			status: events.StatusSuccess, want: []outcome{released("o1", 300, "")}, stock: map[string]int64{"apple": 5, "tea": 2}, record: statusReleased},
+		{name: "poison: no order id", placed: &o1, data: cancel(order("")), status: events.StatusDrop,
+			stock: map[string]int64{"apple": 3, "tea": 1}, record: statusReserved},
+		{name: "poison: bad product id", placed: &o1, data: cancel(order("o1", ln("a/b", 1))), status: events.StatusDrop,
+			stock: map[string]int64{"apple": 3, "tea": 1}, record: statusReserved},
+		{name: "store down: retried, nothing changed", placed: &o1, setup: failOn("GetState"), data: cancel(o1), status: events.StatusRetry,
+			stock: map[string]int64{"apple": 3, "tea": 1}, record: statusReserved},
+		{name: "broker down: retried after the effect", placed: &o1, setup: failOn("PublishEvent"), data: cancel(o1), status: events.StatusRetry,
+			stock: map[string]int64{"apple": 5, "tea": 2}, record: statusReleased},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
+			var before []outcome
+			if tt.placed != nil {
+				require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", *tt.placed)))
+				before = published(t, fake)
+			}
+			if tt.setup != nil {
+				tt.setup(fake)
+			}
+			body := cloudEvent(t, events.OrderCancelled, "o1", tt.data)
+			assert.Equal(t, tt.status, deliver(t, srv, pathOrderCancelled, body))
+			fake.Hook = nil
+			for i := 0; i < tt.replays; i++ {
+				assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderCancelled, body))
+			}
+			after := published(t, fake)[len(before):]
+			if len(tt.want) == 0 {
+				assert.Empty(t, after)
+			} else {
+				assert.Equal(t, tt.want, after)
+			}
+			assert.Equal(t, tt.stock, available(t, fake, "apple", "tea"))
+			assert.Equal(t, tt.record, statusOf(t, fake, "o1"))
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestReleaseAfterPublishFailureHappensOnce(t *testing.T) {
+	srv, fake := setup(t, map[string]int64{"apple": 5})
+	o := order("o1", ln("apple", 2))
+	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
+	failOn("PublishEvent")(fake)
+	body := cloudEvent(t, events.OrderCancelled, "o1", o)
+	require.Equal(t, events.StatusRetry, deliver(t, srv, pathOrderCancelled, body))
+	fake.Hook = nil
+	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderCancelled, body))
+	assert.Equal(t, int64(5), available(t, fake, "apple")["apple"])
+	assert.Equal(t, []outcome{reserved("o1", 200), released("o1", 200, "")}, published(t, fake))
+}
+
+func TestLatePlacementOfACancelledOrder(t *testing.T) {
+	srv, fake := setup(t, map[string]int64{"apple": 5})
+	o := order("o1", ln("apple", 2))
+	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", o)))
+	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
+	assert.Equal(t, int64(5), available(t, fake, "apple")["apple"], "a cancelled order reserves nothing")
+	assert.Empty(t, published(t, fake))
+}
+
+// TestLastUnits places 20 orders at once for the last 5 units, on one instance and
+// on two instances that share the store but not their locks: exactly 5 are
+// reserved and the stock ends at 0, never below. An order whose delivery is
+// answered RETRY is delivered again, as the sidecar would.
+func TestLastUnits(t *testing.T) {
+	for _, instances := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d instances", instances), func(t *testing.T) {
+			fake := &daprfake.Client{}
+			var srvs []http.Handler
+			for i := 0; i < instances; i++ {
+				srvs = append(srvs, newServer(quiet(), fmt.Sprint(i), "inventory", newLedger(fake)))
+			}
+			require.Equal(t, 200, do(t, srvs[0], "PUT", "/stock/apple", jsonCT, `{"available":5}`).Code)
+			require.Equal(t, 200, do(t, srvs[0], "PUT", "/stock/tea", jsonCT, `{"available":50}`).Code)
+
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					orderID := fmt.Sprintf("o%d", i)
+					body := cloudEvent(t, events.OrderPlaced, orderID, order(orderID, ln("apple", 1), ln("tea", 1)))
+					for attempt := 0; attempt < 20; attempt++ {
+						if deliver(t, srvs[(i+attempt)%instances], pathOrderPlaced, body) == events.StatusSuccess {
+							return
+						}
+					}
+					t.Errorf("order %s never processed", orderID)
+				}()
+			}
+			wg.Wait()
+
+			count := map[string]int{}
+			for _, o := range published(t, fake) {
+				count[o.Type+" "+o.Stock.Reason]++
+			}
+			assert.Equal(t, map[string]int{events.StockReserved + " ": 5, events.StockRejected + " " + events.ReasonOutOfStock: 15}, count)
+			assert.Equal(t, map[string]int64{"apple": 0, "tea": 45}, available(t, fake, "apple", "tea"))
+		})
+	}
+}
+
+func TestSubscriptionsAndDeadLetters(t *testing.T) {
+	srv, _ := setup(t, nil)
+	rec := do(t, srv, "GET", "/dapr/subscribe", "", "")
+	require.Equal(t, 200, rec.Code)
+	assert.JSONEq(t, `[
+		{"pubsubname":"pubsub","topic":"orders","deadLetterTopic":"inventory-deadletter","routes":{
+			"rules":[
+				{"match":"event.type == \"daprshop.order.placed.v1\"","path":"/events/order-placed"},
+				{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"inventory-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
+
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderPlaced, "o9", order("o9"))))
+	rec = do(t, srv, "GET", "/deadletters", "", "")
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"orders"}]}`, rec.Body.String())
+}
+
+// interloper is a store on which, just before this instance's first write to one
+// key, another instance does its own work to completion.
+type interloper struct {
+	*daprfake.Client
+	key    string
+	before func()
+	once   sync.Once
+}
+
+func (s *interloper) SaveStateWithETag(ctx context.Context, store, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error {
+	if key == s.key {
+		s.once.Do(s.before)
+	}
+	return s.Client.SaveStateWithETag(ctx, store, key, data, etag, meta, so...)
+}
+
+// TestAnotherInstanceTakesTheStockFirst lets another instance reserve the last
+// unit between this instance's check and its write: this instance's
+// compare-and-swap fails, it reads again, finds nothing left and rejects its
+// order, and no unit is sold twice.
+func TestAnotherInstanceTakesTheStockFirst(t *testing.T) {
+	fake := &daprfake.Client{}
+	other := newServer(quiet(), "b", "inventory", newLedger(fake))
+	require.Equal(t, 200, do(t, other, "PUT", "/stock/apple", jsonCT, `{"available":1}`).Code)
+	store := &interloper{Client: fake, key: stockKey("apple"), before: func() {
+		assert.Equal(t, events.StatusSuccess,
+			deliver(t, other, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o2", order("o2", ln("apple", 1)))))
+	}}
+	this := newServer(quiet(), "a", "inventory", newLedger(store))
+
+	assert.Equal(t, events.StatusSuccess, deliver(t, this, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 1)))))
+	assert.Equal(t, []outcome{reserved("o2", 100), rejected("o1", 100, events.ReasonOutOfStock)}, published(t, fake))
+	assert.Equal(t, int64(0), available(t, fake, "apple")["apple"])
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/pubsub"
+)
+
+// Paths the sidecar delivers events to.
+const (
+	pathOrderPlaced    = "/events/order-placed"
+	pathOrderCancelled = "/events/order-cancelled"
+	pathOtherEvent     = "/events/other"
+	pathDeadLetter     = "/events/deadletter"
+)
+
+// addRoutes lists the inventory's whole API, the events it consumes included.
+func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead *pubsub.DeadLetters) {
+	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
+	r.HandleFunc("/stock/{productID}", handleGetStock(log, led)).Methods(http.MethodGet)
+	r.HandleFunc("/stock/{productID}", handlePutStock(log, led)).Methods(http.MethodPut)
+
+	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
+	r.HandleFunc(pathOrderPlaced, pubsub.Handler(log, onOrderPlaced(led))).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderCancelled, pubsub.Handler(log, onOrderCancelled(led))).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.Ack(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
+	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
+}
+
+// handleSubscribe answers the sidecar's GET /dapr/subscribe: placed and cancelled
+// orders each go to their own path, every other order event is acknowledged, and
+// what cannot be processed ends on the inventory's dead-letter topic.
+func handleSubscribe(appID string) http.HandlerFunc {
+	subs := pubsub.Subscriptions(appID, events.TopicOrders, []events.Rule{
+		events.TypeRule(events.OrderPlaced, pathOrderPlaced),
+		events.TypeRule(events.OrderCancelled, pathOrderCancelled),
+	}, pathOtherEvent, pathDeadLetter)
+	return func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, subs)
+	}
+}

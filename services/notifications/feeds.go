@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/ids"
+	"github.com/daprshop/daprshop/internal/keylock"
+	"github.com/daprshop/daprshop/internal/pubsub"
+	"github.com/daprshop/daprshop/internal/statestore"
+)
+
+func feedKey(customerID string) string { return "feed-" + customerID }
+
+// notification is one entry of a customer's feed.
+type notification struct {
+	// ID is events.EventID(orderID, type): the same event delivered twice makes
+	// the same id, which is how the feed tells a duplicate.
+	ID      string    `json:"id"`
+	OrderID string    `json:"orderId"`
+	Type    string    `json:"type"`
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// feed is a customer's notifications, oldest first. It is the value at the
+// customer's feed key and the answer to GET /notifications.
+type feed struct {
+	CustomerID    string         `json:"customerId"`
+	Notifications []notification `json:"notifications"`
+}
+
+// feeds keeps the customers' feeds in the state store. A feed is one key, so
+// adding a notification and checking it is not there yet is one compare-and-swap:
+// no transaction is needed.
+type feeds struct {
+	dapr  sidecar
+	store string
+	// locks serialises this instance's appends to one feed, so that they do not
+	// spend their retries on conflicts with each other; the ETag still guards
+	// against other instances.
+	locks *keylock.Locks
+	now   func() time.Time
+}
+
+// add appends n to the feed of customerID unless a notification with its id is
+// there already.
+func (f *feeds) add(ctx context.Context, customerID string, n notification) error {
+	unlock := f.locks.Lock(feedKey(customerID))
+	defer unlock()
+	_, err := statestore.Update(ctx, f.dapr, f.store, feedKey(customerID), func(cur []byte) ([]byte, error) {
+		fd := feed{CustomerID: customerID}
+		if cur != nil {
+			if err := json.Unmarshal(cur, &fd); err != nil {
+				return nil, fmt.Errorf("decode the feed of %s: %w", customerID, err)
+			}
+		}
+		if slices.ContainsFunc(fd.Notifications, func(x notification) bool { return x.ID == n.ID }) {
+			return nil, nil
+		}
+		fd.Notifications = append(fd.Notifications, n)
+		return json.Marshal(fd)
+	})
+	return err
+}
+
+// list returns the feed of customerID; a customer never notified has an empty one.
+func (f *feeds) list(ctx context.Context, customerID string) (feed, error) {
+	fd := feed{CustomerID: customerID, Notifications: []notification{}}
+	item, err := f.dapr.GetState(ctx, f.store, feedKey(customerID), nil)
+	if err != nil {
+		return fd, fmt.Errorf("read the feed of %s: %w", customerID, err)
+	}
+	if len(item.Value) > 0 {
+		if err := json.Unmarshal(item.Value, &fd); err != nil {
+			return fd, fmt.Errorf("decode the feed of %s: %w", customerID, err)
+		}
+	}
+	if fd.Notifications == nil {
+		fd.Notifications = []notification{}
+	}
+	return fd, nil
+}
+
+// onOrderEvent processes an order event of type typ, which is OrderConfirmed or
+// OrderCancelled.
+func onOrderEvent(f *feeds, typ string) func(context.Context, events.Envelope) error {
+	status := events.StatusConfirmed
+	if typ == events.OrderCancelled {
+		status = events.StatusCancelled
+	}
+	return func(ctx context.Context, e events.Envelope) error {
+		var o events.Order
+		if err := e.DecodeData(&o); err != nil {
+			return err
+		}
+		if err := ids.Check("orderId", o.OrderID); err != nil {
+			return pubsub.Poison("%v", err)
+		}
+		if err := ids.Check("customerId", o.CustomerID); err != nil {
+			return pubsub.Poison("order %s: %v", o.OrderID, err)
+		}
+		if o.TotalCents < 0 {
+			return pubsub.Poison("order %s: totalCents %d is negative", o.OrderID, o.TotalCents)
+		}
+		return f.add(ctx, o.CustomerID, notification{
+			ID:      events.EventID(o.OrderID, typ),
+			OrderID: o.OrderID,
+			Type:    typ,
+			Status:  status,
+			Reason:  o.Reason,
+			Message: message(o, status),
+			At:      f.now().UTC(),
+		})
+	}
+}
+
+// message is what the customer reads about an order that reached status.
+func message(o events.Order, status string) string {
+	if status == events.StatusConfirmed {
+		return fmt.Sprintf("Your order %s is confirmed; %d.%02d %s was charged.",
+			o.OrderID, o.TotalCents/100, o.TotalCents%100, o.Currency)
+	}
+	return fmt.Sprintf("Your order %s was cancelled: %s.", o.OrderID, reasonText(o.Reason))
+}
+
+func reasonText(reason string) string {
+	switch reason {
+	case events.ReasonOutOfStock:
+		return "an item is out of stock"
+	case events.ReasonUnknownProduct:
+		return "an item is not sold here"
+	case events.ReasonPaymentDeclined:
+		return "the payment was declined"
+	case events.ReasonNoAccount:
+		return "there is no account to charge"
+	case events.ReasonProcessing:
+		return "it could not be processed"
+	case "":
+		return "no reason was given"
+	default:
+		return reason
+	}
+}
+
+// handleListNotifications answers GET /notifications?customerId=...
+func handleListNotifications(log *slog.Logger, f *feeds) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		customerID := r.URL.Query().Get("customerId")
+		var (
+			fd  feed
+			err error
+		)
+		if customerID == "" {
+			err = httpx.Errorf(httpx.EInvalid, "query parameter customerId is required")
+		} else if cerr := ids.Check("customerId", customerID); cerr != nil {
+			err = httpx.Errorf(httpx.EInvalid, "query parameter %v", cerr)
+		}
+		if err == nil {
+			fd, err = f.list(r.Context(), customerID)
+		}
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, fd)
+	}
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprfake"
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/keylock"
+)
+
+var _ sidecar = (*daprfake.Client)(nil)
+
+const testStore = "notifications-test"
+
+var at = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newFeeds(fake sidecar) *feeds {
+	return &feeds{dapr: fake, store: testStore, locks: keylock.New(16), now: func() time.Time { return at }}
+}
+
+func setup() (http.Handler, *daprfake.Client) {
+	fake := &daprfake.Client{}
+	return newServer(quiet(), "notifications-1", "notifications", newFeeds(fake)), fake
+}
+
+func do(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec
+}
+
+// cloudEvent returns the body the sidecar delivers for an event of type typ
+// about orderID carrying data (a value, or a json.RawMessage as it is).
+func cloudEvent(t *testing.T, typ, orderID string, data any) string {
+	t.Helper()
+	raw, ok := data.(json.RawMessage)
+	if !ok {
+		var err error
+		raw, err = json.Marshal(data)
+		require.NoError(t, err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"id": events.EventID(orderID, typ), "type": typ, "source": "orders", "topic": events.TopicOrders,
+		"specversion": "1.0", "datacontenttype": "application/json", "data": raw,
+	})
+	require.NoError(t, err)
+	return string(body)
+}
+
+// deliver posts an event as the sidecar does and returns the status answered.
+func deliver(t *testing.T, h http.Handler, path, body string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	var got struct{ Status string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	return got.Status
+}
+
+func confirmed(orderID, customerID string) events.Order {
+	return events.Order{OrderID: orderID, CustomerID: customerID, Status: events.StatusConfirmed,
+		Lines: []events.Line{{ProductID: "apple", Quantity: 3, PriceCents: 50}}, TotalCents: 150, Currency: "EUR"}
+}
+
+func cancelled(orderID, customerID, reason string) events.Order {
+	o := confirmed(orderID, customerID)
+	o.Status, o.Reason = events.StatusCancelled, reason
+	return o
+}
+
+func feedOf(t *testing.T, srv http.Handler, customerID string) feed {
+	t.Helper()
+	rec := do(t, srv, "GET", "/notifications?customerId="+customerID)
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	var fd feed
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &fd))
+	return fd
+}
+
+func failOn(method string) func(*daprfake.Client) {
+	return func(f *daprfake.Client) {
+		f.Hook = func(m, _ string) error {
+			if m == method {
+				return errors.New("connection refused")
+			}
+			return nil
+		}
+	}
+}
+
+func TestOrderEvents(t *testing.T) {
+	confirmedNote := notification{ID: "o1/" + events.OrderConfirmed, OrderID: "o1", Type: events.OrderConfirmed,
+		Status: events.StatusConfirmed, Message: "Your order o1 is confirmed; 1.50 EUR was charged.", At: at}
+	cancelledNote := func(reason, text string) notification {
+		return notification{ID: "o1/" + events.OrderCancelled, OrderID: "o1", Type: events.OrderCancelled,
+			Status: events.StatusCancelled, Reason: reason, Message: "Your order o1 was cancelled: " + text + ".", At: at}
+	}
+	tests := []struct {
+		name   string
+		setup  func(*daprfake.Client)
+		path   string
+		typ    string
+		data   any
+		status string
+		want   []notification
+	}{
+		{name: "confirmed", path: pathOrderConfirmed, typ: events.OrderConfirmed, data: confirmed("o1", "c1"),
+			status: events.StatusSuccess, want: []notification{confirmedNote}},
+		{name: "cancelled out of stock", path: pathOrderCancelled, typ: events.OrderCancelled, data: cancelled("o1", "c1", events.ReasonOutOfStock),
+			status: events.StatusSuccess, want: []notification{cancelledNote(events.ReasonOutOfStock, "an item is out of stock")}},
+		{name: "cancelled payment declined", path: pathOrderCancelled, typ: events.OrderCancelled, data: cancelled("o1", "c1", events.ReasonPaymentDeclined),
+			status: events.StatusSuccess, want: []notification{cancelledNote(events.ReasonPaymentDeclined, "the payment was declined")}},
+		{name: "cancelled for a reason not known here", path: pathOrderCancelled, typ: events.OrderCancelled, data: cancelled("o1", "c1", "customer_request"),
+			status: events.StatusSuccess, want: []notification{cancelledNote("customer_request", "customer_request")}},
+		{name: "outbox delivers data as a JSON string", path: pathOrderConfirmed, typ: events.OrderConfirmed,
+			data:   json.RawMessage(`"{\"orderId\":\"o1\",\"customerId\":\"c1\",\"status\":\"confirmed\",\"lines\":[],\"totalCents\":150,\"currency\":\"EUR\"}"`),
+			status: events.StatusSuccess, want: []notification{confirmedNote}},
+
+		{name: "poison: no order id", path: pathOrderConfirmed, typ: events.OrderConfirmed, data: confirmed("", "c1"), status: events.StatusDrop},
+		{name: "poison: bad customer id", path: pathOrderConfirmed, typ: events.OrderConfirmed, data: confirmed("o1", "c/1"), status: events.StatusDrop},
+		{name: "poison: no customer", path: pathOrderCancelled, typ: events.OrderCancelled, data: cancelled("o1", "", ""), status: events.StatusDrop},
+		{name: "poison: negative total", path: pathOrderConfirmed, typ: events.OrderConfirmed,
+			data: func() events.Order { o := confirmed("o1", "c1"); o.TotalCents = -1; return o }(), status: events.StatusDrop},
+		{name: "poison: unknown field", path: pathOrderConfirmed, typ: events.OrderConfirmed,
+			data: json.RawMessage(`{"orderId":"o1","customerId":"c1","vip":true}`), status: events.StatusDrop},
+		{name: "poison: not a CloudEvent", path: pathOrderConfirmed, status: events.StatusDrop},
+
+		{name: "store down: retried", setup: failOn("GetState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
+			data: confirmed("o1", "c1"), status: events.StatusRetry},
+		{name: "writes down: retried", setup: failOn("SaveState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
+			data: confirmed("o1", "c1"), status: events.StatusRetry},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup()
+			if tt.setup != nil {
+				tt.setup(fake)
+			}
+			body := "{not json"
+			if tt.typ != "" {
+				body = cloudEvent(t, tt.typ, "o1", tt.data)
+			}
+			assert.Equal(t, tt.status, deliver(t, srv, tt.path, body))
+			fake.Hook = nil
+			want := tt.want
+			if want == nil {
+				want = []notification{}
+			}
+			assert.Equal(t, feed{CustomerID: "c1", Notifications: want}, feedOf(t, srv, "c1"))
+		})
+	}
+}
+
+// TestDuplicatesAreDropped delivers each event several times, from two
+// instances at once: the feed holds each notification once, in order of arrival.
+func TestDuplicatesAreDropped(t *testing.T) {
+	fake := &daprfake.Client{}
+	srvs := []http.Handler{
+		newServer(quiet(), "a", "notifications", newFeeds(fake)),
+		newServer(quiet(), "b", "notifications", newFeeds(fake)),
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			orderID := fmt.Sprintf("o%d", i%5)
+			body := cloudEvent(t, events.OrderConfirmed, orderID, confirmed(orderID, "c1"))
+			for attempt := 0; attempt < 10; attempt++ {
+				if deliver(t, srvs[(i+attempt)%2], pathOrderConfirmed, body) == events.StatusSuccess {
+					return
+				}
+			}
+			t.Errorf("order %s never processed", orderID)
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, events.StatusSuccess, deliver(t, srvs[0], pathOrderCancelled,
+		cloudEvent(t, events.OrderCancelled, "o1", cancelled("o1", "c1", events.ReasonProcessing))))
+
+	fd := feedOf(t, srvs[0], "c1")
+	var got []string
+	for _, n := range fd.Notifications {
+		got = append(got, n.ID)
+	}
+	assert.ElementsMatch(t, []string{
+		"o0/" + events.OrderConfirmed, "o1/" + events.OrderConfirmed, "o2/" + events.OrderConfirmed,
+		"o3/" + events.OrderConfirmed, "o4/" + events.OrderConfirmed, "o1/" + events.OrderCancelled,
+	}, got)
+	assert.Equal(t, "o1/"+events.OrderCancelled, got[len(got)-1], "the latest comes last")
+	assert.Empty(t, feedOf(t, srvs[0], "c2").Notifications, "other customers see nothing")
+}
+
+func TestListNotifications(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(*daprfake.Client)
+		method string // GET unless set
+		path   string
+		status int
+		want   string
+		detail string
+	}{
+		{name: "never notified", path: "/notifications?customerId=c1", status: 200, want: `{"customerId":"c1","notifications":[]}`},
+		{name: "at the root, as the gateway forwards it", path: "/?customerId=c1", status: 200, want: `{"customerId":"c1","notifications":[]}`},
+		{name: "at the root without a customer", path: "/", status: 400, detail: "query parameter customerId is required"},
+		{name: "missing", path: "/notifications", status: 400, detail: "query parameter customerId is required"},
+		{name: "empty", path: "/notifications?customerId=", status: 400, detail: "query parameter customerId is required"},
+		{name: "invalid", path: "/notifications?customerId=a%2Fb", status: 400, detail: `query parameter customerId "a/b" may only hold`},
+		{name: "too long", path: "/notifications?customerId=" + strings.Repeat("c", 65), status: 400, detail: "the limit is 64"},
+		{name: "store down", setup: failOn("GetState"), path: "/notifications?customerId=c1", status: 500, detail: "internal error"},
+		{name: "corrupt feed", setup: func(f *daprfake.Client) { f.Put(testStore, feedKey("c1"), []byte("[")) },
+			path: "/notifications?customerId=c1", status: 500, detail: "internal error"},
+		{name: "post not allowed", method: "POST", path: "/notifications?customerId=c1", status: 405, detail: "not allowed"},
+		{name: "health", path: "/healthz", status: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup()
+			if tt.setup != nil {
+				tt.setup(fake)
+			}
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			rec := do(t, srv, method, tt.path)
+			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
+			if tt.status >= 400 {
+				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
+				var p httpx.Problem
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+				assert.Contains(t, p.Detail, tt.detail)
+				return
+			}
+			if tt.want != "" {
+				assert.JSONEq(t, tt.want, rec.Body.String())
+			}
+		})
+	}
+}
+
+func TestFeedJSON(t *testing.T) {
+	srv, _ := setup()
+	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderConfirmed, cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))))
+	assert.JSONEq(t, `{"customerId":"c1","notifications":[{"id":"o1/daprshop.order.confirmed.v1","orderId":"o1",
+		"type":"daprshop.order.confirmed.v1","status":"confirmed","reason":"",
+		"message":"Your order o1 is confirmed; 1.50 EUR was charged.","at":"2026-11-26T12:00:00Z"}]}`,
+		do(t, srv, "GET", "/notifications?customerId=c1").Body.String())
+}
+
+func TestSubscriptionsAndDeadLetters(t *testing.T) {
+	srv, _ := setup()
+	rec := do(t, srv, "GET", "/dapr/subscribe")
+	require.Equal(t, 200, rec.Code)
+	assert.JSONEq(t, `[
+		{"pubsubname":"pubsub","topic":"orders","deadLetterTopic":"notifications-deadletter","routes":{
+			"rules":[
+				{"match":"event.type == \"daprshop.order.confirmed.v1\"","path":"/events/order-confirmed"},
+				{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"notifications-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
+
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderPlaced, "o1", confirmed("o1", "c1"))))
+	assert.Empty(t, feedOf(t, srv, "c1").Notifications, "an ignored event notifies nobody")
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderConfirmed, "o9", confirmed("o9", "c1"))))
+	rec = do(t, srv, "GET", "/deadletters")
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"orders"}]}`, rec.Body.String())
+}

@@ -1,0 +1,231 @@
+package main
+
+// How a charge stays exactly once on Redis.
+//
+// A charge changes two keys, the account and the charge record. A Dapr state
+// transaction on Redis cannot make that atomic: when the account's ETag is stale
+// (another instance charged the same customer), the charge record would still be
+// written, and a retry would find a charge recorded that never debited anything.
+//
+// So the account is debited on its own, by compare-and-swap, with a mark naming
+// the charge in the same key; a retry that finds the mark does not debit again.
+// Then the outcome is recorded (the charge key, create-if-absent), the mark
+// removed and the outcome published. A redelivered event finds the recorded
+// outcome and publishes it again, changing nothing.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/ids"
+	"github.com/daprshop/daprshop/internal/pubsub"
+	"github.com/daprshop/daprshop/internal/statestore"
+)
+
+// Statuses of a charge.
+const (
+	statusSucceeded = "succeeded"
+	statusFailed    = "failed"
+)
+
+func chargeKey(orderID string) string { return "charge-" + orderID }
+func chargeOp(orderID string) string  { return "charge/" + orderID }
+
+// charge is the recorded outcome of charging an order.
+type charge struct {
+	OrderID     string `json:"orderId"`
+	CustomerID  string `json:"customerId"`
+	AmountCents int64  `json:"amountCents"`
+	Currency    string `json:"currency"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// errDeclined is a charge the account cannot pay: there is no account, or too
+// little on it.
+var errDeclined = errors.New("payment declined")
+
+// onStockReserved processes a StockReserved event.
+func onStockReserved(b *bank) func(context.Context, events.Envelope) error {
+	return func(ctx context.Context, e events.Envelope) error {
+		var s events.Stock
+		if err := e.DecodeData(&s); err != nil {
+			return err
+		}
+		if err := ids.Check("orderId", s.OrderID); err != nil {
+			return pubsub.Poison("%v", err)
+		}
+		if err := ids.Check("customerId", s.CustomerID); err != nil {
+			return pubsub.Poison("order %s: %v", s.OrderID, err)
+		}
+		if s.TotalCents <= 0 || s.TotalCents > maxBalanceCents {
+			return pubsub.Poison("order %s: totalCents %d is not between 1 and %d", s.OrderID, s.TotalCents, int64(maxBalanceCents))
+		}
+		return b.charge(ctx, s)
+	}
+}
+
+// charge charges the order's total to its customer once, records the outcome and
+// publishes it.
+func (b *bank) charge(ctx context.Context, s events.Stock) error {
+	unlock := b.locks.Lock(chargeKey(s.OrderID), accountKey(s.CustomerID))
+	defer unlock()
+
+	rec, found, err := b.chargeRecord(ctx, s.OrderID)
+	if err != nil {
+		return err
+	}
+	if !found {
+		if rec, err = b.decide(ctx, s); err != nil {
+			return err
+		}
+	}
+	return b.publish(ctx, rec)
+}
+
+// decide debits the account, or declines the charge, and records which.
+func (b *bank) decide(ctx context.Context, s events.Stock) (charge, error) {
+	op := chargeOp(s.OrderID)
+	rec := charge{OrderID: s.OrderID, CustomerID: s.CustomerID, AmountCents: s.TotalCents,
+		Currency: s.Currency, Status: statusSucceeded}
+	err := b.change(ctx, s.CustomerID, func(a *account) (bool, error) {
+		if _, done := a.Pending[op]; done {
+			return false, nil
+		}
+		if a.BalanceCents < s.TotalCents {
+			return false, errDeclined
+		}
+		a.BalanceCents -= s.TotalCents
+		a.Pending[op] = s.TotalCents
+		return true, nil
+	})
+	switch {
+	case errors.Is(err, errDeclined):
+		rec.Status, rec.Reason = statusFailed, events.ReasonPaymentDeclined
+	case err != nil:
+		return rec, err
+	}
+	debited := rec.Status == statusSucceeded
+	if rec, err = b.record(ctx, rec); err != nil {
+		return rec, err
+	}
+	switch {
+	case rec.Status == statusSucceeded:
+		b.forget(ctx, s.CustomerID, op)
+	case debited:
+		// Another instance recorded a failure for this order first; the record
+		// stands, so the debit is given back.
+		if err := b.refund(ctx, s.CustomerID, op); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// refund reverts the debit marked op, if there is one.
+func (b *bank) refund(ctx context.Context, customerID, op string) error {
+	err := b.change(ctx, customerID, func(a *account) (bool, error) {
+		amount, done := a.Pending[op]
+		if !done {
+			return false, nil
+		}
+		a.BalanceCents += amount
+		delete(a.Pending, op)
+		return true, nil
+	})
+	if errors.Is(err, errDeclined) {
+		return nil // no account, so nothing was debited
+	}
+	return err
+}
+
+// forget removes the mark of a recorded charge. A mark left behind by a failure
+// here is harmless, since the record now answers any retry, so a failure is only
+// logged.
+func (b *bank) forget(ctx context.Context, customerID, op string) {
+	err := b.change(ctx, customerID, func(a *account) (bool, error) {
+		if _, ok := a.Pending[op]; !ok {
+			return false, nil
+		}
+		delete(a.Pending, op)
+		return true, nil
+	})
+	if err != nil {
+		b.log.WarnContext(ctx, "cannot remove the mark of a recorded charge", "op", op, "customerId", customerID, "err", err)
+	}
+}
+
+// change applies fn to the account of customerID by compare-and-swap; fn reports
+// whether it changed anything. A customer without an account is errDeclined.
+func (b *bank) change(ctx context.Context, customerID string, fn func(*account) (bool, error)) error {
+	_, err := statestore.Update(ctx, b.dapr, b.store, accountKey(customerID), func(cur []byte) ([]byte, error) {
+		if cur == nil {
+			return nil, errDeclined
+		}
+		a, err := decodeAccount(cur)
+		if err != nil {
+			return nil, err
+		}
+		if a.Pending == nil {
+			a.Pending = map[string]int64{}
+		}
+		changed, err := fn(&a)
+		if err != nil || !changed {
+			return nil, err
+		}
+		return json.Marshal(a)
+	})
+	return err
+}
+
+// chargeRecord returns the recorded charge of orderID, and whether there is one.
+func (b *bank) chargeRecord(ctx context.Context, orderID string) (charge, bool, error) {
+	item, err := b.dapr.GetState(ctx, b.store, chargeKey(orderID), nil)
+	if err != nil {
+		return charge{}, false, fmt.Errorf("read charge of %s: %w", orderID, err)
+	}
+	if len(item.Value) == 0 {
+		return charge{}, false, nil
+	}
+	var rec charge
+	if err := json.Unmarshal(item.Value, &rec); err != nil {
+		return charge{}, false, fmt.Errorf("decode charge of %s: %w", orderID, err)
+	}
+	return rec, true, nil
+}
+
+// record writes rec if the order has no charge recorded yet, and returns the
+// charge that stands: rec, or the one another instance recorded first.
+func (b *bank) record(ctx context.Context, rec charge) (charge, error) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return rec, err
+	}
+	err = statestore.Save(ctx, b.dapr, b.store, chargeKey(rec.OrderID), data, "")
+	if !errors.Is(err, statestore.ErrConflict) {
+		return rec, err
+	}
+	existing, found, rerr := b.chargeRecord(ctx, rec.OrderID)
+	if rerr != nil || !found {
+		return rec, fmt.Errorf("charge of %s: %w", rec.OrderID, errors.Join(err, rerr))
+	}
+	return existing, nil
+}
+
+// publish publishes the recorded outcome of a charge.
+func (b *bank) publish(ctx context.Context, rec charge) error {
+	typ := events.PaymentSucceeded
+	if rec.Status != statusSucceeded {
+		typ = events.PaymentFailed
+	}
+	return pubsub.Publish(ctx, b.dapr, events.TopicPayments, typ, rec.OrderID, events.Payment{
+		OrderID:     rec.OrderID,
+		CustomerID:  rec.CustomerID,
+		AmountCents: rec.AmountCents,
+		Currency:    rec.Currency,
+		Reason:      rec.Reason,
+	})
+}

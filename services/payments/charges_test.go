@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dapr/go-sdk/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprfake"
+	"github.com/daprshop/daprshop/internal/events"
+)
+
+// cloudEvent returns the body the sidecar delivers for an event of type typ
+// about orderID carrying data (a value, or a json.RawMessage as it is).
+func cloudEvent(t *testing.T, typ, orderID string, data any) string {
+	t.Helper()
+	raw, ok := data.(json.RawMessage)
+	if !ok {
+		var err error
+		raw, err = json.Marshal(data)
+		require.NoError(t, err)
+	}
+	body, err := json.Marshal(map[string]any{
+		"id": events.EventID(orderID, typ), "type": typ, "source": "inventory", "topic": events.TopicInventory,
+		"specversion": "1.0", "datacontenttype": "application/json", "data": raw,
+	})
+	require.NoError(t, err)
+	return string(body)
+}
+
+// deliver posts an event as the sidecar does and returns the status answered.
+func deliver(t *testing.T, h http.Handler, path, body string) string {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code)
+	var got struct{ Status string }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	return got.Status
+}
+
+func stock(orderID, customerID string, total int64) events.Stock {
+	return events.Stock{OrderID: orderID, CustomerID: customerID, TotalCents: total, Currency: "EUR"}
+}
+
+// outcome is what a test checks of one published event.
+type outcome struct {
+	Type, ID string
+	Payment  events.Payment
+}
+
+func published(t *testing.T, fake *daprfake.Client) []outcome {
+	t.Helper()
+	var out []outcome
+	for _, e := range fake.Published() {
+		require.Equal(t, events.TopicPayments, e.Topic)
+		var p events.Payment
+		require.NoError(t, json.Unmarshal(e.Data, &p))
+		out = append(out, outcome{Type: e.Type(), ID: e.ID(), Payment: p})
+	}
+	return out
+}
+
+func succeeded(orderID, customerID string, amount int64) outcome {
+	return outcome{Type: events.PaymentSucceeded, ID: events.EventID(orderID, events.PaymentSucceeded),
+		Payment: events.Payment{OrderID: orderID, CustomerID: customerID, AmountCents: amount, Currency: "EUR"}}
+}
+
+func failed(orderID, customerID string, amount int64) outcome {
+	return outcome{Type: events.PaymentFailed, ID: events.EventID(orderID, events.PaymentFailed),
+		Payment: events.Payment{OrderID: orderID, CustomerID: customerID, AmountCents: amount, Currency: "EUR", Reason: events.ReasonPaymentDeclined}}
+}
+
+func chargeStatus(t *testing.T, fake *daprfake.Client, orderID string) string {
+	t.Helper()
+	data, ok := fake.Value(testStore, chargeKey(orderID))
+	if !ok {
+		return ""
+	}
+	var rec charge
+	require.NoError(t, json.Unmarshal(data, &rec))
+	return rec.Status
+}
+
+func TestStockReserved(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(*daprfake.Client)
+		data    any
+		status  string
+		want    []outcome
+		balance int64
+		record  string
+	}{
+		{name: "charges", data: stock("o1", "c1", 300), status: events.StatusSuccess,
+			want: []outcome{succeeded("o1", "c1", 300)}, balance: 700, record: statusSucceeded},
+		{name: "exactly the balance", data: stock("o1", "c1", 1000), status: events.StatusSuccess,
+			want: []outcome{succeeded("o1", "c1", 1000)}, balance: 0, record: statusSucceeded},
+		{name: "too little on the account", data: stock("o1", "c1", 1001), status: events.StatusSuccess,
+			want: []outcome{failed("o1", "c1", 1001)}, balance: 1000, record: statusFailed},
+		{name: "no account", data: stock("o1", "c9", 1), status: events.StatusSuccess,
+			want: []outcome{failed("o1", "c9", 1)}, balance: 1000, record: statusFailed},
+		{name: "outbox delivers data as a JSON string", data: json.RawMessage(`"{\"orderId\":\"o1\",\"customerId\":\"c1\",\"totalCents\":5,\"currency\":\"EUR\"}"`),
+			status: events.StatusSuccess, want: []outcome{succeeded("o1", "c1", 5)}, balance: 995, record: statusSucceeded},
+
+		{name: "poison: no order id", data: stock("", "c1", 1), status: events.StatusDrop, balance: 1000},
+		{name: "poison: bad order id", data: stock("o 1", "c1", 1), status: events.StatusDrop, balance: 1000},
+		{name: "poison: no customer", data: stock("o1", "", 1), status: events.StatusDrop, balance: 1000},
+		{name: "poison: zero total", data: stock("o1", "c1", 0), status: events.StatusDrop, balance: 1000},
+		{name: "poison: negative total", data: stock("o1", "c1", -5), status: events.StatusDrop, balance: 1000},
+		{name: "poison: unknown field", data: json.RawMessage(`{"orderId":"o1","customerId":"c1","totalCents":1,"tip":2}`),
+			status: events.StatusDrop, balance: 1000},
+		{name: "poison: data not an object", data: json.RawMessage(`42`), status: events.StatusDrop, balance: 1000},
+
+		{name: "store down: retried, nothing changed", setup: failOn("GetState"), data: stock("o1", "c1", 300),
+			status: events.StatusRetry, balance: 1000},
+		{name: "writes down: retried, nothing changed", setup: failOn("SaveState"), data: stock("o1", "c1", 300),
+			status: events.StatusRetry, balance: 1000},
+		{name: "broker down: retried after the effect", setup: failOn("PublishEvent"), data: stock("o1", "c1", 300),
+			status: events.StatusRetry, balance: 700, record: statusSucceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup(t, map[string]int64{"c1": 1000})
+			if tt.setup != nil {
+				tt.setup(fake)
+			}
+			assert.Equal(t, tt.status, deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", tt.data)))
+			fake.Hook = nil
+			assert.Equal(t, tt.want, published(t, fake))
+			assert.Equal(t, tt.balance, balanceOf(t, fake, "c1"))
+			assert.Equal(t, tt.record, chargeStatus(t, fake, "o1"))
+		})
+	}
+}
+
+// TestStockReservedRedelivered delivers the same StockReserved again after each
+// way the first delivery can end: the customer is charged once, and the recorded
+// outcome is published again under the same id.
+func TestStockReservedRedelivered(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name    string
+		fail    func(method, key string) error // for the first delivery only
+		first   string
+		total   int64
+		want    []outcome
+		balance int64
+	}{
+		{name: "after success", total: 300, first: events.StatusSuccess,
+			want: []outcome{succeeded("o1", "c1", 300), succeeded("o1", "c1", 300)}, balance: 700},
+		{name: "after decline", total: 3000, first: events.StatusSuccess,
+			want: []outcome{failed("o1", "c1", 3000), failed("o1", "c1", 3000)}, balance: 1000},
+		{name: "after the publish failed", total: 300, first: events.StatusRetry,
+			fail: func(m, _ string) error {
+				if m == "PublishEvent" {
+					return boom
+				}
+				return nil
+			}, want: []outcome{succeeded("o1", "c1", 300)}, balance: 700},
+		{name: "after the record failed, account already debited", total: 300, first: events.StatusRetry,
+			fail: func(m, key string) error {
+				if m == "SaveState" && key == chargeKey("o1") {
+					return boom
+				}
+				return nil
+			}, want: []outcome{succeeded("o1", "c1", 300)}, balance: 700},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup(t, map[string]int64{"c1": 1000})
+			fake.Hook = tt.fail
+			body := cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", tt.total))
+			assert.Equal(t, tt.first, deliver(t, srv, pathStockReserved, body))
+			fake.Hook = nil
+			assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathStockReserved, body))
+			assert.Equal(t, tt.want, published(t, fake))
+			assert.Equal(t, tt.balance, balanceOf(t, fake, "c1"))
+		})
+	}
+}
+
+// TestConcurrentCharges charges 20 orders of 100 at once to an account of 500,
+// on one instance and on two that share the store but not their locks: exactly 5
+// succeed and the balance ends at 0, never below. A delivery answered RETRY is
+// delivered again, as the sidecar would.
+func TestConcurrentCharges(t *testing.T) {
+	for _, instances := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d instances", instances), func(t *testing.T) {
+			fake := &daprfake.Client{}
+			var srvs []http.Handler
+			for i := 0; i < instances; i++ {
+				srvs = append(srvs, newServer(quiet(), fmt.Sprint(i), "payments", newBank(fake)))
+			}
+			require.Equal(t, 200, do(t, srvs[0], "PUT", "/accounts/c1", jsonCT, `{"balanceCents":500}`).Code)
+			var wg sync.WaitGroup
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					orderID := fmt.Sprintf("o%d", i)
+					body := cloudEvent(t, events.StockReserved, orderID, stock(orderID, "c1", 100))
+					for attempt := 0; attempt < 20; attempt++ {
+						if deliver(t, srvs[(i+attempt)%instances], pathStockReserved, body) == events.StatusSuccess {
+							return
+						}
+					}
+					t.Errorf("order %s never processed", orderID)
+				}()
+			}
+			wg.Wait()
+			count := map[string]int{}
+			for _, o := range published(t, fake) {
+				count[o.Type]++
+			}
+			assert.Equal(t, map[string]int{events.PaymentSucceeded: 5, events.PaymentFailed: 15}, count)
+			assert.Equal(t, int64(0), balanceOf(t, fake, "c1"))
+		})
+	}
+}
+
+// interloper is a store on which, just before this instance's first write to one
+// key, another instance does its own work to completion.
+type interloper struct {
+	*daprfake.Client
+	key    string
+	before func()
+	once   sync.Once
+}
+
+func (s *interloper) SaveStateWithETag(ctx context.Context, store, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error {
+	if key == s.key {
+		s.once.Do(s.before)
+	}
+	return s.Client.SaveStateWithETag(ctx, store, key, data, etag, meta, so...)
+}
+
+// TestAnotherInstanceChargesFirst lets another instance spend the balance between
+// this instance's read and its write: the compare-and-swap fails, the account is
+// read again and this charge is declined, never overdrawn.
+func TestAnotherInstanceChargesFirst(t *testing.T) {
+	fake := &daprfake.Client{}
+	other := newServer(quiet(), "b", "payments", newBank(fake))
+	require.Equal(t, 200, do(t, other, "PUT", "/accounts/c1", jsonCT, `{"balanceCents":100}`).Code)
+	store := &interloper{Client: fake, key: accountKey("c1"), before: func() {
+		assert.Equal(t, events.StatusSuccess, deliver(t, other, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 100))))
+	}}
+	this := newServer(quiet(), "a", "payments", newBank(store))
+	assert.Equal(t, events.StatusSuccess, deliver(t, this, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 100))))
+	assert.Equal(t, []outcome{succeeded("o2", "c1", 100), failed("o1", "c1", 100)}, published(t, fake))
+	assert.Equal(t, int64(0), balanceOf(t, fake, "c1"))
+}
+
+func TestSubscriptionsAndDeadLetters(t *testing.T) {
+	srv, _ := setup(t, nil)
+	rec := do(t, srv, "GET", "/dapr/subscribe", "", "")
+	require.Equal(t, 200, rec.Code)
+	assert.JSONEq(t, `[
+		{"pubsubname":"pubsub","topic":"inventory","deadLetterTopic":"payments-deadletter","routes":{
+			"rules":[{"match":"event.type == \"daprshop.stock.reserved.v1\"","path":"/events/stock-reserved"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"payments-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
+
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
+	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathDeadLetter, cloudEvent(t, events.StockReserved, "o9", stock("o9", "c1", 1))))
+	rec = do(t, srv, "GET", "/deadletters", "", "")
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory"}]}`, rec.Body.String())
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/pubsub"
+)
+
+// Paths the sidecar delivers events to.
+const (
+	pathStockReserved = "/events/stock-reserved"
+	pathOtherEvent    = "/events/other"
+	pathDeadLetter    = "/events/deadletter"
+)
+
+// addRoutes lists the payments service's whole API, the events it consumes
+// included.
+func addRoutes(r *mux.Router, log *slog.Logger, appID string, b *bank, dead *pubsub.DeadLetters) {
+	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
+	r.HandleFunc("/accounts/{customerID}", handleGetAccount(log, b)).Methods(http.MethodGet)
+	r.HandleFunc("/accounts/{customerID}", handlePutAccount(log, b)).Methods(http.MethodPut)
+
+	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
+	r.HandleFunc(pathStockReserved, pubsub.Handler(log, onStockReserved(b))).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.Ack(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
+	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
+}
+
+// handleSubscribe answers the sidecar's GET /dapr/subscribe: reserved stock is
+// charged, every other inventory event is acknowledged, and what cannot be
+// processed ends on the payments dead-letter topic.
+func handleSubscribe(appID string) http.HandlerFunc {
+	subs := pubsub.Subscriptions(appID, events.TopicInventory, []events.Rule{
+		events.TypeRule(events.StockReserved, pathStockReserved),
+	}, pathOtherEvent, pathDeadLetter)
+	return func(w http.ResponseWriter, _ *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, subs)
+	}
+}
