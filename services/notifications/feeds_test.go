@@ -90,7 +90,7 @@ func cancelled(orderID, customerID, reason string) events.Order {
 
 func feedOf(t *testing.T, srv http.Handler, customerID string) feed {
 	t.Helper()
-	rec := do(t, srv, "GET", "/notifications?customerId="+customerID)
+	rec := do(t, srv, "GET", "/?customerId="+customerID)
 	require.Equal(t, 200, rec.Code, rec.Body.String())
 	var fd feed
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &fd))
@@ -221,17 +221,17 @@ func TestListNotifications(t *testing.T) {
 		want   string
 		detail string
 	}{
-		{name: "never notified", path: "/notifications?customerId=c1", status: 200, want: `{"customerId":"c1","notifications":[]}`},
+		{name: "never notified", path: "/?customerId=c1", status: 200, want: `{"customerId":"c1","notifications":[]}`},
 		{name: "at the root, as the gateway forwards it", path: "/?customerId=c1", status: 200, want: `{"customerId":"c1","notifications":[]}`},
 		{name: "at the root without a customer", path: "/", status: 400, detail: "query parameter customerId is required"},
-		{name: "missing", path: "/notifications", status: 400, detail: "query parameter customerId is required"},
-		{name: "empty", path: "/notifications?customerId=", status: 400, detail: "query parameter customerId is required"},
-		{name: "invalid", path: "/notifications?customerId=a%2Fb", status: 400, detail: `query parameter customerId "a/b" may only hold`},
-		{name: "too long", path: "/notifications?customerId=" + strings.Repeat("c", 65), status: 400, detail: "the limit is 64"},
-		{name: "store down", setup: failOn("GetState"), path: "/notifications?customerId=c1", status: 500, detail: "internal error"},
+		{name: "missing", path: "/", status: 400, detail: "query parameter customerId is required"},
+		{name: "empty", path: "/?customerId=", status: 400, detail: "query parameter customerId is required"},
+		{name: "invalid", path: "/?customerId=a%2Fb", status: 400, detail: `query parameter customerId "a/b" may only hold`},
+		{name: "too long", path: "/?customerId=" + strings.Repeat("c", 65), status: 400, detail: "the limit is 64"},
+		{name: "store down", setup: failOn("GetState"), path: "/?customerId=c1", status: 500, detail: "internal error"},
 		{name: "corrupt feed", setup: func(f *daprfake.Client) { f.Put(testStore, feedKey("c1"), []byte("[")) },
-			path: "/notifications?customerId=c1", status: 500, detail: "internal error"},
-		{name: "post not allowed", method: "POST", path: "/notifications?customerId=c1", status: 405, detail: "not allowed"},
+			path: "/?customerId=c1", status: 500, detail: "internal error"},
+		{name: "post not allowed", method: "POST", path: "/?customerId=c1", status: 405, detail: "not allowed"},
 		{name: "health", path: "/healthz", status: 200},
 	}
 	for _, tt := range tests {
@@ -266,7 +266,7 @@ func TestFeedJSON(t *testing.T) {
 	assert.JSONEq(t, `{"customerId":"c1","notifications":[{"id":"o1/daprshop.order.confirmed.v1","orderId":"o1",
 		"type":"daprshop.order.confirmed.v1","status":"confirmed","reason":"",
 		"message":"Your order o1 is confirmed; 1.50 EUR was charged.","at":"2026-11-26T12:00:00Z"}]}`,
-		do(t, srv, "GET", "/notifications?customerId=c1").Body.String())
+		do(t, srv, "GET", "/?customerId=c1").Body.String())
 }
 
 func TestSubscriptionsAndDeadLetters(t *testing.T) {

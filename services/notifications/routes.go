@@ -23,9 +23,8 @@ const (
 // included.
 func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pubsub.DeadLetters) {
 	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
-	r.HandleFunc("/notifications", handleListNotifications(log, f)).Methods(http.MethodGet)
 	// The gateway forwards /api/notifications?customerId=... to this app's root,
-	// so the feed is served there too: that is the address clients are given.
+	// so the feed is served there: that is the address clients are given.
 	r.HandleFunc("/", handleListNotifications(log, f)).Methods(http.MethodGet)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
