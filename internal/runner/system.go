@@ -52,6 +52,10 @@ type System struct {
 	mu        sync.Mutex
 	instances map[string][]*Instance
 	stamp     string
+	// stateDir holds what belongs to this system alone: the Dapr configuration
+	// it gives apps without one of their own, and its name registry.
+	stateDir string
+	config   string
 }
 
 // Instance is one running app process with its sidecar (or a sidecar alone, for
@@ -123,6 +127,9 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	if err := s.checkServers(); err != nil {
 		return nil, err
 	}
+	if err := s.writeConfig(); err != nil {
+		return nil, err
+	}
 	if err := s.build(ctx); err != nil {
 		return nil, err
 	}
@@ -137,6 +144,38 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// nameResolutionConfig is the Dapr configuration the runner gives apps that name
+// none: name resolution through a SQLite file of this system's own. mDNS, the
+// self-hosted default, is machine-wide: two systems on one machine would resolve
+// each other's instances of an app-id, and a test system would call the apps of a
+// `make run` in progress.
+const nameResolutionConfig = `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: daprshop-local
+spec:
+  nameResolution:
+    component: sqlite
+    configuration:
+      connectionString: %q
+      updateInterval: 2s
+`
+
+func (s *System) writeConfig() error {
+	base := filepath.Join(filepath.Dir(s.opts.Template), ".dapr")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp(base, "system-")
+	if err != nil {
+		return err
+	}
+	s.stateDir = dir
+	s.config = filepath.Join(dir, "config.yaml")
+	body := fmt.Sprintf(nameResolutionConfig, filepath.Join(dir, "names.db"))
+	return os.WriteFile(s.config, []byte(body), 0o644)
 }
 
 // build compiles every app whose command is `go run .` (the form that keeps
@@ -310,6 +349,8 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	}
 	if a.ConfigFilePath != "" {
 		daprdArgs = append(daprdArgs, "--config", a.ConfigFilePath)
+	} else {
+		daprdArgs = append(daprdArgs, "--config", s.config)
 	}
 	if a.AppHealthCheckPath != "" && (a.EnableAppHealthCheck == nil || *a.EnableAppHealthCheck) {
 		daprdArgs = append(daprdArgs, "--enable-app-health-check", "--app-health-check-path", a.AppHealthCheckPath,
@@ -498,6 +539,9 @@ func (s *System) Stop() {
 		procs = append(procs, in.app, in.daprd)
 	}
 	stopAll(procs)
+	if s.stateDir != "" {
+		_ = os.RemoveAll(s.stateDir)
+	}
 }
 
 // PIDs returns the process ids of every process the system started.

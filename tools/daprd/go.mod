@@ -5,7 +5,10 @@ module github.com/daprshop/daprshop/tools/daprd
 
 go 1.22.6
 
-require github.com/dapr/dapr v1.14.0
+require (
+	github.com/dapr/components-contrib v1.14.0-rc.6
+	github.com/dapr/dapr v1.14.0
+)
 
 require (
 	cloud.google.com/go v0.112.1 // indirect
@@ -118,7 +121,6 @@ require (
 	github.com/cyphar/filepath-securejoin v0.2.4 // indirect
 	github.com/dancannon/gorethink v4.0.0+incompatible // indirect
 	github.com/danieljoos/wincred v1.1.2 // indirect
-	github.com/dapr/components-contrib v1.14.0-rc.6 // indirect
 	github.com/dapr/kit v0.13.1-0.20240724000121-26b564d9d0f5 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.2.0 // indirect
