@@ -80,13 +80,26 @@ func run(m *testing.M) int {
 	}
 	gwApps = append(gwApps, extraApps...)
 
+	tmp, err := os.MkdirTemp("", "daprshop-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	resources, stopRedis, err := isolate(resourcesPath(), tmp)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "isolating the component set: %v\n", err)
+		return 1
+	}
+	defer stopRedis()
+
 	start := time.Now()
 	sys, err = runner.Start(ctx, runner.Options{
 		Template:      template,
 		Daprd:         daprd,
 		BinDir:        filepath.Join(root, "bin", "apps"),
 		FreePorts:     true,
-		ResourcesPath: resourcesPath(),
+		ResourcesPath: resources,
 		Out:           logFile,
 		AppEnv: map[string]map[string]string{
 			"gateway": {"GATEWAY_APPS": strings.Join(gwApps, ","), "GATEWAY_TIMEOUT": gatewayTimeout.String()},
@@ -109,10 +122,10 @@ func run(m *testing.M) int {
 const gatewayTimeout = 6 * time.Second
 
 // resourcesPath is the component set to test with: COMPONENTS names a folder
-// beside components/ (for example postgres-rabbitmq); unset means the default.
+// under components/ (for example postgres-rabbitmq); unset means the default.
 func resourcesPath() string {
 	if set := os.Getenv("COMPONENTS"); set != "" && set != "components" {
 		return filepath.Join(root, "components", set)
 	}
-	return ""
+	return filepath.Join(root, "components")
 }
