@@ -176,3 +176,38 @@ func listeningPorts(t *testing.T, pids []int) []int {
 	}
 	return ports
 }
+
+// TestRunnerReportsAnAppThatFails starts the runner with an app that exits at
+// once: the runner must say which app failed, show its last lines and exit
+// non-zero, having stopped the rest.
+func TestRunnerReportsAnAppThatFails(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "run")
+	build := exec.Command("go", "build", "-o", bin, "./tools/run")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	tmpl := filepath.Join(dir, "dapr.yaml")
+	require.NoError(t, os.WriteFile(tmpl, []byte(fmt.Sprintf(`version: 1
+common:
+  resourcesPath: %[1]s/components
+  appHealthCheckPath: /healthz
+apps:
+  - appID: hello
+    appDirPath: %[1]s/services/hello
+    command: ["go", "run", "."]
+  - appID: broken
+    appDirPath: %[2]s
+    command: ["sh", "-c", "echo cannot open the frobnicator; exit 3"]
+`, root, dir)), 0o644))
+
+	cmd := exec.Command(bin, "-f", tmpl, "-daprd", filepath.Join(root, "bin", "daprd"), "-free-ports", "-timeout", "60s")
+	cmd.Dir = root
+	out, err = cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the runner must fail: %s", out)
+	assert.NotEqual(t, 0, exit.ExitCode())
+	assert.Contains(t, string(out), "broken exited before it was healthy")
+	assert.Contains(t, string(out), "cannot open the frobnicator", "the app's last lines are shown")
+	assert.NotContains(t, string(out), "gateway: http://")
+}

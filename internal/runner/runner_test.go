@@ -90,39 +90,6 @@ func TestFreePortsAreDistinctAndKeepGivenOnes(t *testing.T) {
 	}
 }
 
-func TestServersFromComponents(t *testing.T) {
-	dir := t.TempDir()
-	write(t, dir, "state.yaml", `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: store}
-spec:
-  type: state.redis
-  version: v1
-  metadata:
-    - {name: redisHost, value: "localhost:6390"}
-`)
-	write(t, dir, "pubsub.yaml", `apiVersion: dapr.io/v1alpha1
-kind: Component
-metadata: {name: pubsub}
-spec:
-  type: pubsub.redis
-  version: v1
-  metadata:
-    - {name: redisHost, value: "localhost:6390"}
-`)
-	write(t, dir, "resiliency.yaml", "apiVersion: dapr.io/v1alpha1\nkind: Resiliency\nmetadata: {name: r}\n")
-	servers, err := Servers(dir)
-	require.NoError(t, err)
-	require.Len(t, servers, 1)
-	assert.Equal(t, Server{Kind: "redis", Addr: "localhost:6390", Used: "pubsub, store"}, servers[0])
-}
-
-func TestEnsureServersNamesWhatIsMissing(t *testing.T) {
-	err := EnsureServers([]Server{{Kind: "postgres", Addr: "127.0.0.1:1", Used: "orders-store"}}, t.Logf)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "postgres is not reachable at 127.0.0.1:1 (used by orders-store)")
-}
-
 func TestTailKeepsLastLines(t *testing.T) {
 	tb := &tailBuf{max: 3}
 	for _, s := range []string{"a\nb", "\nc\nd\n", "e"} {

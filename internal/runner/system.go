@@ -454,8 +454,9 @@ func consoleFor(dest string, out io.Writer) io.Writer {
 	}
 }
 
-// waitReady polls every sidecar's /v1.0/healthz and every app's health path
-// until all answer 2xx, a process dies, or the deadline passes.
+// waitReady polls every sidecar's /v1.0/healthz, every app's health path, and
+// that path through the app's sidecar, until all answer 2xx, a process dies, or
+// the deadline passes.
 func (s *System) waitReady(ctx context.Context, insts []*Instance) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ReadyTimeout)
 	defer cancel()
@@ -472,8 +473,11 @@ func (s *System) waitReady(ctx context.Context, insts []*Instance) error {
 				continue
 			}
 			if in.app != nil {
+				// The app answers, and its own sidecar can reach it by name: a
+				// daprd that is healthy itself may not have found its app yet.
 				path := s.apps[in.AppID].AppHealthCheckPath
-				if path != "" && !healthy(ctx, client, in.AppURL()+path) {
+				if path != "" && (!healthy(ctx, client, in.AppURL()+path) ||
+					!healthy(ctx, client, in.DaprURL()+"/v1.0/invoke/"+in.AppID+"/method"+path)) {
 					next = append(next, in)
 				}
 			}
