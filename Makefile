@@ -21,10 +21,15 @@ RESOURCES := $(CURDIR)/components/$(COMPONENTS)
 endif
 
 
-.PHONY: help run test unit e2e lint fmt clean daprd check-go
+# IMAGES is app:port for every app of dapr.yaml (deploy/validate checks the two agree).
+IMAGES    := gateway:8080 hello:8888 catalog:8081 orders:8082 inventory:8083 payments:8084 notifications:8085
+IMAGE_TAG ?= dev
+DOCKER    ?= docker
+
+.PHONY: help run test unit e2e lint fmt clean daprd check-go images deploy-check
 
 help: ## list the targets
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 run: check-go ## start the whole system from dapr.yaml and print the gateway's address
 	@if command -v dapr >/dev/null 2>&1 && [ -x "$$HOME/.dapr/bin/daprd" ] && [ -z "$(RESOURCES)" ]; then \
@@ -34,7 +39,7 @@ run: check-go ## start the whole system from dapr.yaml and print the gateway's a
 	go build -o $(BIN)/run ./tools/run && \
 	exec $(BIN)/run -f dapr.yaml -daprd $(DAPRD) -port $(GATEWAY_PORT) $(if $(RESOURCES),-resources $(RESOURCES))
 
-test: check-go daprd lint unit e2e ## vet, staticcheck, unit tests with -race, end-to-end tests on real sidecars
+test: check-go daprd lint unit deploy-check e2e ## vet, staticcheck, unit tests with -race, Kubernetes manifests, end-to-end tests on real sidecars
 
 unit: ## unit tests with the race detector (no sidecar)
 	go test -race -count=1 ./internal/... ./services/... ./tools/...
@@ -42,6 +47,15 @@ unit: ## unit tests with the race detector (no sidecar)
 e2e: daprd ## end-to-end tests: the real system from dapr.yaml on free ports
 	COMPONENTS=$(COMPONENTS) DAPRD=$(DAPRD) go test -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/ 2>&1 | \
 		grep -vE '^=== (RUN|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
+
+deploy-check: ## render deploy/ and validate it offline: kustomize, Kubernetes types, Dapr CRDs
+	cd deploy/validate && go vet ./... && go test -count=1 ./...
+
+images: ## build one container image per app (needs a Docker engine)
+	@command -v $(firstword $(DOCKER)) >/dev/null || { echo "make images needs docker and a running Docker engine"; exit 1; }
+	@for i in $(IMAGES); do app=$${i%%:*}; port=$${i##*:}; \
+		$(DOCKER) build --build-arg SERVICE=$$app --build-arg PORT=$$port -t daprshop/$$app:$(IMAGE_TAG) . || exit 1; \
+	done
 
 lint: $(BIN)/staticcheck ## go vet and staticcheck
 	go vet ./...
