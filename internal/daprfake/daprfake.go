@@ -11,7 +11,9 @@
 //   - A transaction applies each operation on its own: an ETag mismatch fails that
 //     operation and the transaction, but the other operations stay applied.
 //
-// Hook lets a test fail any call, and Published lists what was published.
+// Hook lets a test fail any call, and Published lists what was published. FailOn
+// and Interloper set up the failures and races the services' tests share, and
+// CloudEvent and Deliver play the sidecar delivering an event to an app.
 package daprfake
 
 import (

@@ -1,10 +1,15 @@
 package ids
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/gorilla/mux"
 	"github.com/stretchr/testify/assert"
+
+	"github.com/daprshop/daprshop/internal/httpx"
 )
 
 func TestCheck(t *testing.T) {
@@ -31,4 +36,19 @@ func TestCheck(t *testing.T) {
 			assert.ErrorContains(t, err, tt.wantErr)
 		})
 	}
+}
+
+func TestFromPath(t *testing.T) {
+	r := mux.SetURLVars(httptest.NewRequest(http.MethodGet, "/things/apple", nil), map[string]string{"thingID": "apple"})
+	id, err := FromPath(r, "thingID", "thing id")
+	assert.NoError(t, err)
+	assert.Equal(t, "apple", id)
+
+	r = mux.SetURLVars(httptest.NewRequest(http.MethodGet, "/things/a%20b", nil), map[string]string{"thingID": "a b"})
+	_, err = FromPath(r, "thingID", "thing id")
+	assert.Equal(t, httpx.EInvalid, httpx.ErrorCode(err))
+	assert.ErrorContains(t, err, `thing id "a b" may only hold`)
+
+	_, err = FromPath(r, "otherID", "other id")
+	assert.ErrorContains(t, err, "other id is empty", "a route without the variable has no id")
 }

@@ -13,6 +13,9 @@
 // its other operations when one operation's ETag mismatches, so the services build
 // them from these single-key writes instead (see the inventory and payments
 // services).
+//
+// GetJSON, UpdateJSON and CreateJSON are the same reads and writes for a key that
+// holds the JSON of one Go type, which is how every service keeps its records.
 package statestore
 
 import (

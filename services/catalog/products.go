@@ -12,8 +12,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/gorilla/mux"
-
 	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/ids"
 	"github.com/daprshop/daprshop/internal/keylock"
@@ -92,31 +90,14 @@ type catalog struct {
 
 // get returns the product id, and whether it exists.
 func (c *catalog) get(ctx context.Context, id string) (product, bool, error) {
-	item, err := c.dapr.GetState(ctx, c.store, productKey(id), nil)
-	if err != nil {
-		return product{}, false, fmt.Errorf("read product %s: %w", id, err)
-	}
-	if len(item.Value) == 0 {
-		return product{}, false, nil
-	}
-	var p product
-	if err := json.Unmarshal(item.Value, &p); err != nil {
-		return product{}, false, fmt.Errorf("decode product %s: %w", id, err)
-	}
-	return p, true, nil
+	return statestore.GetJSON[product](ctx, c.dapr, c.store, productKey(id))
 }
 
 // list returns every product, sorted by id.
 func (c *catalog) list(ctx context.Context) ([]product, error) {
-	item, err := c.dapr.GetState(ctx, c.store, indexKey, nil)
+	idx, _, err := statestore.GetJSON[productIndex](ctx, c.dapr, c.store, indexKey)
 	if err != nil {
-		return nil, fmt.Errorf("read the product index: %w", err)
-	}
-	var idx productIndex
-	if len(item.Value) > 0 {
-		if err := json.Unmarshal(item.Value, &idx); err != nil {
-			return nil, fmt.Errorf("decode the product index: %w", err)
-		}
+		return nil, err
 	}
 	return c.getMany(ctx, idx.IDs)
 }
@@ -197,19 +178,13 @@ func (c *catalog) put(ctx context.Context, p product) error {
 // addToIndex adds id to the index unless it is there already. The caller holds
 // the index's lock.
 func (c *catalog) addToIndex(ctx context.Context, id string) error {
-	_, err := statestore.Update(ctx, c.dapr, c.store, indexKey, func(cur []byte) ([]byte, error) {
-		var idx productIndex
-		if cur != nil {
-			if err := json.Unmarshal(cur, &idx); err != nil {
-				return nil, fmt.Errorf("decode the product index: %w", err)
-			}
-		}
-		i, found := slices.BinarySearch(idx.IDs, id)
-		if found {
-			return nil, nil
+	err := statestore.UpdateJSON(ctx, c.dapr, c.store, indexKey, func(idx *productIndex, _ bool) (bool, error) {
+		i, listed := slices.BinarySearch(idx.IDs, id)
+		if listed {
+			return false, nil
 		}
 		idx.IDs = slices.Insert(idx.IDs, i, id)
-		return json.Marshal(idx)
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("add %s to the product index: %w", id, err)
@@ -241,11 +216,7 @@ func parseIDs(values []string) ([]string, error) {
 
 // pathID returns the {id} of the request's path, checked.
 func pathID(r *http.Request) (string, error) {
-	id := mux.Vars(r)["id"]
-	if err := ids.Check("product id", id); err != nil {
-		return "", httpx.Errorf(httpx.EInvalid, "%v", err)
-	}
-	return id, nil
+	return ids.FromPath(r, "id", "product id")
 }
 
 // handleListProducts answers GET /products with every product, or with those of

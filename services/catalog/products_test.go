@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,18 +49,6 @@ func do(t *testing.T, h http.Handler, method, path, contentType, body string) *h
 	return rec
 }
 
-// failOn makes every call of method fail, as a store that is down would.
-func failOn(method string) func(*daprfake.Client) {
-	return func(f *daprfake.Client) {
-		f.Hook = func(m, _ string) error {
-			if m == method {
-				return errors.New("connection refused")
-			}
-			return nil
-		}
-	}
-}
-
 const (
 	jsonCT  = "application/json"
 	appleJS = `{"id":"apple","name":"Apple","priceCents":50,"currency":"EUR"}`
@@ -100,14 +87,14 @@ func TestAPI(t *testing.T) {
 		{name: "ids: bad id", method: "GET", path: "/products?ids=apple,a%2Fb", status: 400, detail: `product id "a/b" may only hold`},
 		{name: "ids: duplicates count once", method: "GET", path: "/products?ids=" + tooMany, status: 200, want: `[]`},
 		{name: "ids: too many", method: "GET", path: "/products?ids=" + strings.Join(many, ","), status: 400, detail: "names 101 products; the limit is 100"},
-		{name: "list: store down", setup: failOn("GetState"), method: "GET", path: "/products", status: 500, detail: "internal error"},
-		{name: "ids: store down", setup: failOn("GetBulkState"), method: "GET", path: "/products?ids=apple", status: 500, detail: "internal error"},
+		{name: "list: store down", setup: daprfake.FailOn("GetState"), method: "GET", path: "/products", status: 500, detail: "internal error"},
+		{name: "ids: store down", setup: daprfake.FailOn("GetBulkState"), method: "GET", path: "/products?ids=apple", status: 500, detail: "internal error"},
 
 		{name: "get", method: "GET", path: "/products/apple", status: 200, want: appleJS},
 		{name: "get unknown", method: "GET", path: "/products/nope", status: 404, detail: `product "nope" not found`},
 		{name: "get bad id", method: "GET", path: "/products/bad%21id", status: 400, detail: `product id "bad!id" may only hold`},
 		{name: "get long id", method: "GET", path: "/products/" + strings.Repeat("x", 65), status: 400, detail: "65 characters long; the limit is 64"},
-		{name: "get: store down", setup: failOn("GetState"), method: "GET", path: "/products/apple", status: 500, detail: "internal error"},
+		{name: "get: store down", setup: daprfake.FailOn("GetState"), method: "GET", path: "/products/apple", status: 500, detail: "internal error"},
 		{name: "delete not allowed", method: "DELETE", path: "/products/apple", status: 405, detail: "DELETE is not allowed"},
 
 		{name: "create", method: "POST", path: "/products", ctype: jsonCT,
@@ -149,7 +136,7 @@ func TestAPI(t *testing.T) {
 			body: `{"name":"Pear","priceCents":70,"currency":"EUR"}`, status: 400, detail: "product id is empty"},
 		{name: "create bad id", method: "POST", path: "/products", ctype: jsonCT,
 			body: `{"id":"pe ar","name":"Pear","priceCents":70,"currency":"EUR"}`, status: 400, detail: "may only hold"},
-		{name: "create: store down", setup: failOn("SaveState"), method: "POST", path: "/products", ctype: jsonCT,
+		{name: "create: store down", setup: daprfake.FailOn("SaveState"), method: "POST", path: "/products", ctype: jsonCT,
 			body: `{"id":"pear","name":"Pear","priceCents":70,"currency":"EUR"}`, status: 500, detail: "internal error"},
 
 		{name: "put creates", method: "PUT", path: "/products/pear", ctype: jsonCT,
@@ -168,7 +155,7 @@ func TestAPI(t *testing.T) {
 		{name: "put not JSON", method: "PUT", path: "/products/apple", ctype: "application/xml", body: `<a/>`, status: 415, detail: "Content-Type"},
 		{name: "put oversized", method: "PUT", path: "/products/apple", ctype: jsonCT,
 			body: `{"name":"` + strings.Repeat("a", httpx.DefaultMaxBody) + `"}`, status: 413, detail: "limit"},
-		{name: "put: store down", setup: failOn("SaveState"), method: "PUT", path: "/products/apple", ctype: jsonCT,
+		{name: "put: store down", setup: daprfake.FailOn("SaveState"), method: "PUT", path: "/products/apple", ctype: jsonCT,
 			body: `{"name":"Apple","priceCents":65,"currency":"EUR"}`, status: 500, detail: "internal error"},
 	}
 	for _, tt := range tests {
@@ -253,7 +240,7 @@ func TestSeedFromTwoInstancesAtOnce(t *testing.T) {
 
 func TestSeedFailure(t *testing.T) {
 	fake := &daprfake.Client{}
-	failOn("SaveState")(fake)
+	daprfake.FailOn("SaveState")(fake)
 	cat := &catalog{dapr: fake, store: testStore, locks: keylock.New(16)}
 	_, err := cat.seed(context.Background(), demoProducts)
 	assert.ErrorContains(t, err, "connection refused")

@@ -236,9 +236,9 @@ func (l *ledger) check(ctx context.Context, op string, lines []line) (string, er
 		if len(it.Value) == 0 {
 			continue
 		}
-		s, err := decodeStock(it.Value)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", it.Key, err)
+		var s stockRecord
+		if err := json.Unmarshal(it.Value, &s); err != nil {
+			return "", fmt.Errorf("decode %s: %w", it.Key, err)
 		}
 		stock[it.Key] = s
 	}
@@ -261,7 +261,7 @@ func (l *ledger) check(ctx context.Context, op string, lines []line) (string, er
 // happens only when another instance took the stock since check.
 func (l *ledger) hold(ctx context.Context, op string, lines []line) (string, error) {
 	for _, ln := range lines {
-		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
 			if _, done := s.Applied[op]; done {
 				return false, nil
 			}
@@ -287,7 +287,7 @@ func (l *ledger) hold(ctx context.Context, op string, lines []line) (string, err
 // give adds each line's quantity back to its stock, marking each key with op.
 func (l *ledger) give(ctx context.Context, op string, lines []line) error {
 	for _, ln := range lines {
-		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
 			if _, done := s.Applied[op]; done {
 				return false, nil
 			}
@@ -305,7 +305,7 @@ func (l *ledger) give(ctx context.Context, op string, lines []line) error {
 // undo reverts op on every line's stock where it is marked, and removes the mark.
 func (l *ledger) undo(ctx context.Context, op string, lines []line) error {
 	for _, ln := range lines {
-		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
 			delta, done := s.Applied[op]
 			if !done {
 				return false, nil
@@ -326,7 +326,7 @@ func (l *ledger) undo(ctx context.Context, op string, lines []line) error {
 // so a failure is only logged.
 func (l *ledger) forget(ctx context.Context, ops []string, lines []line) {
 	for _, ln := range lines {
-		err := l.change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
 			n := len(s.Applied)
 			for _, op := range ops {
 				delete(s.Applied, op)
@@ -340,61 +340,15 @@ func (l *ledger) forget(ctx context.Context, ops []string, lines []line) {
 	}
 }
 
-// change applies fn to the stock of productID by compare-and-swap; fn reports
-// whether it changed anything. A product with no stock is errUnknownProduct.
-func (l *ledger) change(ctx context.Context, productID string, fn func(*stockRecord) (bool, error)) error {
-	_, err := statestore.Update(ctx, l.dapr, l.store, stockKey(productID), func(cur []byte) ([]byte, error) {
-		if cur == nil {
-			return nil, errUnknownProduct
-		}
-		s, err := decodeStock(cur)
-		if err != nil {
-			return nil, err
-		}
-		if s.Applied == nil {
-			s.Applied = map[string]int64{}
-		}
-		changed, err := fn(&s)
-		if err != nil || !changed {
-			return nil, err
-		}
-		return json.Marshal(s)
-	})
-	return err
-}
-
 // reservation returns the recorded reservation of orderID, and whether there is one.
 func (l *ledger) reservation(ctx context.Context, orderID string) (reservation, bool, error) {
-	item, err := l.dapr.GetState(ctx, l.store, reservationKey(orderID), nil)
-	if err != nil {
-		return reservation{}, false, fmt.Errorf("read reservation of %s: %w", orderID, err)
-	}
-	if len(item.Value) == 0 {
-		return reservation{}, false, nil
-	}
-	var rec reservation
-	if err := json.Unmarshal(item.Value, &rec); err != nil {
-		return reservation{}, false, fmt.Errorf("decode reservation of %s: %w", orderID, err)
-	}
-	return rec, true, nil
+	return statestore.GetJSON[reservation](ctx, l.dapr, l.store, reservationKey(orderID))
 }
 
 // record writes rec if the order has no reservation yet, and returns the
 // reservation that stands: rec, or the one another instance recorded first.
 func (l *ledger) record(ctx context.Context, rec reservation) (reservation, error) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return rec, err
-	}
-	err = statestore.Save(ctx, l.dapr, l.store, reservationKey(rec.OrderID), data, "")
-	if !errors.Is(err, statestore.ErrConflict) {
-		return rec, err
-	}
-	existing, found, rerr := l.reservation(ctx, rec.OrderID)
-	if rerr != nil || !found {
-		return rec, fmt.Errorf("reservation of %s: %w", rec.OrderID, errors.Join(err, rerr))
-	}
-	return existing, nil
+	return statestore.CreateJSON(ctx, l.dapr, l.store, reservationKey(rec.OrderID), rec)
 }
 
 // release gives back the stock of a cancelled order's reservation, once.
@@ -449,21 +403,16 @@ func (l *ledger) release(ctx context.Context, o events.Order, productIDs []strin
 // markReleased records that rec's stock was given back, unless that is recorded
 // already.
 func (l *ledger) markReleased(ctx context.Context, rec reservation) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	_, err = statestore.Update(ctx, l.dapr, l.store, reservationKey(rec.OrderID), func(cur []byte) ([]byte, error) {
-		var now reservation
-		if err := json.Unmarshal(cur, &now); err != nil {
-			return nil, fmt.Errorf("decode reservation of %s: %w", rec.OrderID, err)
+	return statestore.UpdateJSON(ctx, l.dapr, l.store, reservationKey(rec.OrderID), func(now *reservation, found bool) (bool, error) {
+		switch {
+		case !found:
+			return false, fmt.Errorf("reservation of %s is gone", rec.OrderID)
+		case now.Status == statusReleased:
+			return false, nil
 		}
-		if now.Status == statusReleased {
-			return nil, nil
-		}
-		return data, nil
+		*now = rec
+		return true, nil
 	})
-	return err
 }
 
 // publishPlaced publishes the outcome of an order's placement. A reservation

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
-	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,35 +15,11 @@ import (
 	"github.com/daprshop/daprshop/internal/events"
 )
 
-// cloudEvent returns the body the sidecar delivers for an event of type typ
+// cloudEvent returns the body the sidecar delivers for an order event of type typ
 // about orderID carrying data (a value, or a json.RawMessage as it is).
 func cloudEvent(t *testing.T, typ, orderID string, data any) string {
 	t.Helper()
-	raw, ok := data.(json.RawMessage)
-	if !ok {
-		var err error
-		raw, err = json.Marshal(data)
-		require.NoError(t, err)
-	}
-	body, err := json.Marshal(map[string]any{
-		"id": events.EventID(orderID, typ), "type": typ, "source": "orders", "topic": events.TopicOrders,
-		"specversion": "1.0", "datacontenttype": "application/json", "data": raw,
-	})
-	require.NoError(t, err)
-	return string(body)
-}
-
-// deliver posts an event as the sidecar does and returns the status answered.
-func deliver(t *testing.T, h http.Handler, path, body string) string {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusOK, rec.Code)
-	var got struct{ Status string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-	return got.Status
+	return daprfake.CloudEvent(t, events.TopicOrders, typ, orderID, data)
 }
 
 func order(orderID string, lines ...events.Line) events.Order {
@@ -161,13 +133,13 @@ func TestOrderPlaced(t *testing.T) {
 			status: events.StatusDrop, stock: stock},
 		{name: "poison: data not an object", data: json.RawMessage(`[1,2]`), status: events.StatusDrop, stock: stock},
 
-		{name: "store down: retried, nothing changed", setup: failOn("GetState"), data: order("o1", ln("apple", 1)),
+		{name: "store down: retried, nothing changed", setup: daprfake.FailOn("GetState"), data: order("o1", ln("apple", 1)),
 			status: events.StatusRetry, stock: stock},
-		{name: "bulk read down: retried, nothing changed", setup: failOn("GetBulkState"), data: order("o1", ln("apple", 1)),
+		{name: "bulk read down: retried, nothing changed", setup: daprfake.FailOn("GetBulkState"), data: order("o1", ln("apple", 1)),
 			status: events.StatusRetry, stock: stock},
-		{name: "writes down: retried, nothing changed", setup: failOn("SaveState"), data: order("o1", ln("apple", 1)),
+		{name: "writes down: retried, nothing changed", setup: daprfake.FailOn("SaveState"), data: order("o1", ln("apple", 1)),
 			status: events.StatusRetry, stock: stock},
-		{name: "broker down: retried after the effect", setup: failOn("PublishEvent"), data: order("o1", ln("apple", 1)),
+		{name: "broker down: retried after the effect", setup: daprfake.FailOn("PublishEvent"), data: order("o1", ln("apple", 1)),
 			status: events.StatusRetry, stock: map[string]int64{"apple": 4, "tea": 2}, record: statusReserved},
 	}
 	for _, tt := range tests {
@@ -176,7 +148,7 @@ func TestOrderPlaced(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(fake)
 			}
-			got := deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", tt.data))
+			got := daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", tt.data))
 			assert.Equal(t, tt.status, got)
 			fake.Hook = nil
 			assert.Equal(t, tt.want, published(t, fake))
@@ -246,9 +218,9 @@ func TestOrderPlacedRedelivered(t *testing.T) {
 			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
 			fake.Hook = tt.fail
 			body := cloudEvent(t, events.OrderPlaced, "o1", tt.order)
-			assert.Equal(t, tt.first, deliver(t, srv, pathOrderPlaced, body))
+			assert.Equal(t, tt.first, daprfake.Deliver(t, srv, pathOrderPlaced, body))
 			fake.Hook = nil
-			assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, body))
+			assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, body))
 			assert.Equal(t, tt.want, published(t, fake))
 			assert.Equal(t, tt.stock, available(t, fake, "apple")["apple"])
 		})
@@ -262,7 +234,7 @@ func TestMarkedLineIsNotTakenTwice(t *testing.T) {
 	fake.Put(testStore, stockKey("apple"), stockRecord{ProductID: "apple", Available: 3, Applied: map[string]int64{"reserve/o1": -2}})
 	fake.Put(testStore, stockKey("tea"), stockRecord{ProductID: "tea", Available: 1})
 	body := cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 2), ln("tea", 1)))
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, body))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, body))
 	assert.Equal(t, map[string]int64{"apple": 3, "tea": 0}, available(t, fake, "apple", "tea"))
 }
 
@@ -298,9 +270,9 @@ func TestOrderCancelled(t *testing.T) {
 			stock: map[string]int64{"apple": 3, "tea": 1}, record: statusReserved},
 		{name: "poison: bad product id", placed: &o1, data: cancel(order("o1", ln("a/b", 1))), status: events.StatusDrop,
 			stock: map[string]int64{"apple": 3, "tea": 1}, record: statusReserved},
-		{name: "store down: retried, nothing changed", placed: &o1, setup: failOn("GetState"), data: cancel(o1), status: events.StatusRetry,
+		{name: "store down: retried, nothing changed", placed: &o1, setup: daprfake.FailOn("GetState"), data: cancel(o1), status: events.StatusRetry,
 			stock: map[string]int64{"apple": 3, "tea": 1}, record: statusReserved},
-		{name: "broker down: retried after the effect", placed: &o1, setup: failOn("PublishEvent"), data: cancel(o1), status: events.StatusRetry,
+		{name: "broker down: retried after the effect", placed: &o1, setup: daprfake.FailOn("PublishEvent"), data: cancel(o1), status: events.StatusRetry,
 			stock: map[string]int64{"apple": 5, "tea": 2}, record: statusReleased},
 	}
 	for _, tt := range tests {
@@ -308,17 +280,17 @@ func TestOrderCancelled(t *testing.T) {
 			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
 			var before []outcome
 			if tt.placed != nil {
-				require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", *tt.placed)))
+				require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", *tt.placed)))
 				before = published(t, fake)
 			}
 			if tt.setup != nil {
 				tt.setup(fake)
 			}
 			body := cloudEvent(t, events.OrderCancelled, "o1", tt.data)
-			assert.Equal(t, tt.status, deliver(t, srv, pathOrderCancelled, body))
+			assert.Equal(t, tt.status, daprfake.Deliver(t, srv, pathOrderCancelled, body))
 			fake.Hook = nil
 			for i := 0; i < tt.replays; i++ {
-				assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderCancelled, body))
+				assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderCancelled, body))
 			}
 			after := published(t, fake)[len(before):]
 			if len(tt.want) == 0 {
@@ -337,12 +309,12 @@ func ptr[T any](v T) *T { return &v }
 func TestReleaseAfterPublishFailureHappensOnce(t *testing.T) {
 	srv, fake := setup(t, map[string]int64{"apple": 5})
 	o := order("o1", ln("apple", 2))
-	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
-	failOn("PublishEvent")(fake)
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
+	daprfake.FailOn("PublishEvent")(fake)
 	body := cloudEvent(t, events.OrderCancelled, "o1", o)
-	require.Equal(t, events.StatusRetry, deliver(t, srv, pathOrderCancelled, body))
+	require.Equal(t, events.StatusRetry, daprfake.Deliver(t, srv, pathOrderCancelled, body))
 	fake.Hook = nil
-	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderCancelled, body))
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderCancelled, body))
 	assert.Equal(t, int64(5), available(t, fake, "apple")["apple"])
 	assert.Equal(t, []outcome{reserved("o1", 200), released("o1", 200, "")}, published(t, fake))
 }
@@ -350,8 +322,8 @@ func TestReleaseAfterPublishFailureHappensOnce(t *testing.T) {
 func TestLatePlacementOfACancelledOrder(t *testing.T) {
 	srv, fake := setup(t, map[string]int64{"apple": 5})
 	o := order("o1", ln("apple", 2))
-	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", o)))
-	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", o)))
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
 	assert.Equal(t, int64(5), available(t, fake, "apple")["apple"], "a cancelled order reserves nothing")
 	assert.Empty(t, published(t, fake))
 }
@@ -366,7 +338,7 @@ func TestLastUnits(t *testing.T) {
 			fake := &daprfake.Client{}
 			var srvs []http.Handler
 			for i := 0; i < instances; i++ {
-				srvs = append(srvs, newServer(quiet(), fmt.Sprint(i), "inventory", newLedger(fake)))
+				srvs = append(srvs, newServer(quiet(), fmt.Sprint(i), "inventory", testLedger(fake)))
 			}
 			require.Equal(t, 200, do(t, srvs[0], "PUT", "/stock/apple", jsonCT, `{"available":5}`).Code)
 			require.Equal(t, 200, do(t, srvs[0], "PUT", "/stock/tea", jsonCT, `{"available":50}`).Code)
@@ -379,7 +351,7 @@ func TestLastUnits(t *testing.T) {
 					orderID := fmt.Sprintf("o%d", i)
 					body := cloudEvent(t, events.OrderPlaced, orderID, order(orderID, ln("apple", 1), ln("tea", 1)))
 					for attempt := 0; attempt < 20; attempt++ {
-						if deliver(t, srvs[(i+attempt)%instances], pathOrderPlaced, body) == events.StatusSuccess {
+						if daprfake.Deliver(t, srvs[(i+attempt)%instances], pathOrderPlaced, body) == events.StatusSuccess {
 							return
 						}
 					}
@@ -410,26 +382,10 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 			"default":"/events/other"}},
 		{"pubsubname":"pubsub","topic":"inventory-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderPlaced, "o9", order("o9"))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderPlaced, "o9", order("o9"))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
 	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"orders"}]}`, rec.Body.String())
-}
-
-// interloper is a store on which, just before this instance's first write to one
-// key, another instance does its own work to completion.
-type interloper struct {
-	*daprfake.Client
-	key    string
-	before func()
-	once   sync.Once
-}
-
-func (s *interloper) SaveStateWithETag(ctx context.Context, store, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error {
-	if key == s.key {
-		s.once.Do(s.before)
-	}
-	return s.Client.SaveStateWithETag(ctx, store, key, data, etag, meta, so...)
 }
 
 // TestAnotherInstanceTakesTheStockFirst lets another instance reserve the last
@@ -438,15 +394,15 @@ func (s *interloper) SaveStateWithETag(ctx context.Context, store, key string, d
 // order, and no unit is sold twice.
 func TestAnotherInstanceTakesTheStockFirst(t *testing.T) {
 	fake := &daprfake.Client{}
-	other := newServer(quiet(), "b", "inventory", newLedger(fake))
+	other := newServer(quiet(), "b", "inventory", testLedger(fake))
 	require.Equal(t, 200, do(t, other, "PUT", "/stock/apple", jsonCT, `{"available":1}`).Code)
-	store := &interloper{Client: fake, key: stockKey("apple"), before: func() {
+	store := &daprfake.Interloper{Client: fake, Key: stockKey("apple"), Before: func() {
 		assert.Equal(t, events.StatusSuccess,
-			deliver(t, other, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o2", order("o2", ln("apple", 1)))))
+			daprfake.Deliver(t, other, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o2", order("o2", ln("apple", 1)))))
 	}}
-	this := newServer(quiet(), "a", "inventory", newLedger(store))
+	this := newServer(quiet(), "a", "inventory", testLedger(store))
 
-	assert.Equal(t, events.StatusSuccess, deliver(t, this, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 1)))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, this, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 1)))))
 	assert.Equal(t, []outcome{reserved("o2", 100), rejected("o1", 100, events.ReasonOutOfStock)}, published(t, fake))
 	assert.Equal(t, int64(0), available(t, fake, "apple")["apple"])
 }

@@ -22,8 +22,8 @@ const (
 // addRoutes lists the inventory's whole API, the events it consumes included.
 func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead *pubsub.DeadLetters) {
 	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
-	r.HandleFunc("/stock/{productID}", handleGetStock(log, led)).Methods(http.MethodGet)
-	r.HandleFunc("/stock/{productID}", handlePutStock(log, led)).Methods(http.MethodPut)
+	r.HandleFunc("/stock/{productID}", led.stock.HandleGet(log)).Methods(http.MethodGet)
+	r.HandleFunc("/stock/{productID}", led.stock.HandlePut(log)).Methods(http.MethodPut)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
 	r.HandleFunc(pathOrderPlaced, pubsub.Handler(log, onOrderPlaced(led))).Methods(http.MethodPost)

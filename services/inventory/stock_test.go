@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,17 +27,17 @@ const (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newLedger(fake sidecar) *ledger {
-	return &ledger{log: quiet(), dapr: fake, store: testStore, locks: keylock.New(16)}
+func testLedger(fake sidecar) *ledger {
+	return newLedger(quiet(), fake, testStore, keylock.New(16))
 }
 
 // setup returns a server on a fake store where the given products have stock.
 func setup(t *testing.T, stock map[string]int64) (http.Handler, *daprfake.Client) {
 	t.Helper()
 	fake := &daprfake.Client{}
-	led := newLedger(fake)
+	led := testLedger(fake)
 	for id, n := range stock {
-		require.NoError(t, led.setStock(context.Background(), id, n))
+		require.NoError(t, led.stock.Set(context.Background(), id, n))
 	}
 	return newServer(quiet(), "inventory-1", "inventory", led), fake
 }
@@ -52,18 +51,6 @@ func do(t *testing.T, h http.Handler, method, path, contentType, body string) *h
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
-}
-
-// failOn makes every call of method fail, as a store or broker that is down would.
-func failOn(method string) func(*daprfake.Client) {
-	return func(f *daprfake.Client) {
-		f.Hook = func(m, _ string) error {
-			if m == method {
-				return errors.New("connection refused")
-			}
-			return nil
-		}
-	}
 }
 
 func TestStockAPI(t *testing.T) {
@@ -81,7 +68,7 @@ func TestStockAPI(t *testing.T) {
 		{name: "get never set", method: "GET", path: "/stock/pear", status: 404, detail: `no stock was ever set for product "pear"`},
 		{name: "get bad id", method: "GET", path: "/stock/a%20b", status: 400, detail: `product id "a b" may only hold`},
 		{name: "get long id", method: "GET", path: "/stock/" + strings.Repeat("x", 65), status: 400, detail: "the limit is 64"},
-		{name: "get: store down", setup: failOn("GetState"), method: "GET", path: "/stock/apple", status: 500, detail: "internal error"},
+		{name: "get: store down", setup: daprfake.FailOn("GetState"), method: "GET", path: "/stock/apple", status: 500, detail: "internal error"},
 		{name: "get: corrupt record", setup: func(f *daprfake.Client) { f.Put(testStore, stockKey("apple"), []byte("{")) },
 			method: "GET", path: "/stock/apple", status: 500, detail: "internal error"},
 		{name: "post not allowed", method: "POST", path: "/stock/apple", ctype: jsonCT, body: `{"available":1}`, status: 405, detail: "not allowed"},
@@ -105,7 +92,7 @@ func TestStockAPI(t *testing.T) {
 		{name: "put oversized", method: "PUT", path: "/stock/apple", ctype: jsonCT,
 			body: `{"available":3,"x":"` + strings.Repeat("a", httpx.DefaultMaxBody) + `"}`, status: 413, detail: "limit"},
 		{name: "put bad id", method: "PUT", path: "/stock/bad%21", ctype: jsonCT, body: `{"available":3}`, status: 400, detail: "may only hold"},
-		{name: "put: store down", setup: failOn("SaveState"), method: "PUT", path: "/stock/apple", ctype: jsonCT, body: `{"available":3}`,
+		{name: "put: store down", setup: daprfake.FailOn("SaveState"), method: "PUT", path: "/stock/apple", ctype: jsonCT, body: `{"available":3}`,
 			status: 500, detail: "internal error"},
 	}
 	for _, tt := range tests {
@@ -147,7 +134,7 @@ func stockOf(t *testing.T, fake *daprfake.Client, productID string) stockRecord 
 	t.Helper()
 	data, ok := fake.Value(testStore, stockKey(productID))
 	require.True(t, ok, "no stock for %s", productID)
-	s, err := decodeStock(data)
-	require.NoError(t, err)
+	var s stockRecord
+	require.NoError(t, json.Unmarshal(data, &s))
 	return s
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -57,38 +56,28 @@ type feeds struct {
 func (f *feeds) add(ctx context.Context, customerID string, n notification) error {
 	unlock := f.locks.Lock(feedKey(customerID))
 	defer unlock()
-	_, err := statestore.Update(ctx, f.dapr, f.store, feedKey(customerID), func(cur []byte) ([]byte, error) {
-		fd := feed{CustomerID: customerID}
-		if cur != nil {
-			if err := json.Unmarshal(cur, &fd); err != nil {
-				return nil, fmt.Errorf("decode the feed of %s: %w", customerID, err)
-			}
+	return statestore.UpdateJSON(ctx, f.dapr, f.store, feedKey(customerID), func(fd *feed, found bool) (bool, error) {
+		if !found {
+			fd.CustomerID = customerID
 		}
 		if slices.ContainsFunc(fd.Notifications, func(x notification) bool { return x.ID == n.ID }) {
-			return nil, nil
+			return false, nil
 		}
 		fd.Notifications = append(fd.Notifications, n)
-		return json.Marshal(fd)
+		return true, nil
 	})
-	return err
 }
 
 // list returns the feed of customerID; a customer never notified has an empty one.
 func (f *feeds) list(ctx context.Context, customerID string) (feed, error) {
-	fd := feed{CustomerID: customerID, Notifications: []notification{}}
-	item, err := f.dapr.GetState(ctx, f.store, feedKey(customerID), nil)
-	if err != nil {
-		return fd, fmt.Errorf("read the feed of %s: %w", customerID, err)
-	}
-	if len(item.Value) > 0 {
-		if err := json.Unmarshal(item.Value, &fd); err != nil {
-			return fd, fmt.Errorf("decode the feed of %s: %w", customerID, err)
-		}
+	fd, found, err := statestore.GetJSON[feed](ctx, f.dapr, f.store, feedKey(customerID))
+	if !found {
+		fd.CustomerID = customerID
 	}
 	if fd.Notifications == nil {
 		fd.Notifications = []notification{}
 	}
-	return fd, nil
+	return fd, err
 }
 
 // onOrderEvent processes an order event of type typ, which is OrderConfirmed or

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,35 +45,11 @@ func do(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRec
 	return rec
 }
 
-// cloudEvent returns the body the sidecar delivers for an event of type typ
+// cloudEvent returns the body the sidecar delivers for an order event of type typ
 // about orderID carrying data (a value, or a json.RawMessage as it is).
 func cloudEvent(t *testing.T, typ, orderID string, data any) string {
 	t.Helper()
-	raw, ok := data.(json.RawMessage)
-	if !ok {
-		var err error
-		raw, err = json.Marshal(data)
-		require.NoError(t, err)
-	}
-	body, err := json.Marshal(map[string]any{
-		"id": events.EventID(orderID, typ), "type": typ, "source": "orders", "topic": events.TopicOrders,
-		"specversion": "1.0", "datacontenttype": "application/json", "data": raw,
-	})
-	require.NoError(t, err)
-	return string(body)
-}
-
-// deliver posts an event as the sidecar does and returns the status answered.
-func deliver(t *testing.T, h http.Handler, path, body string) string {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusOK, rec.Code)
-	var got struct{ Status string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-	return got.Status
+	return daprfake.CloudEvent(t, events.TopicOrders, typ, orderID, data)
 }
 
 func confirmed(orderID, customerID string) events.Order {
@@ -95,17 +70,6 @@ func feedOf(t *testing.T, srv http.Handler, customerID string) feed {
 	var fd feed
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &fd))
 	return fd
-}
-
-func failOn(method string) func(*daprfake.Client) {
-	return func(f *daprfake.Client) {
-		f.Hook = func(m, _ string) error {
-			if m == method {
-				return errors.New("connection refused")
-			}
-			return nil
-		}
-	}
 }
 
 func TestOrderEvents(t *testing.T) {
@@ -145,9 +109,9 @@ func TestOrderEvents(t *testing.T) {
 			data: json.RawMessage(`{"orderId":"o1","customerId":"c1","vip":true}`), status: events.StatusDrop},
 		{name: "poison: not a CloudEvent", path: pathOrderConfirmed, status: events.StatusDrop},
 
-		{name: "store down: retried", setup: failOn("GetState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
+		{name: "store down: retried", setup: daprfake.FailOn("GetState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
 			data: confirmed("o1", "c1"), status: events.StatusRetry},
-		{name: "writes down: retried", setup: failOn("SaveState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
+		{name: "writes down: retried", setup: daprfake.FailOn("SaveState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
 			data: confirmed("o1", "c1"), status: events.StatusRetry},
 	}
 	for _, tt := range tests {
@@ -160,7 +124,7 @@ func TestOrderEvents(t *testing.T) {
 			if tt.typ != "" {
 				body = cloudEvent(t, tt.typ, "o1", tt.data)
 			}
-			assert.Equal(t, tt.status, deliver(t, srv, tt.path, body))
+			assert.Equal(t, tt.status, daprfake.Deliver(t, srv, tt.path, body))
 			fake.Hook = nil
 			want := tt.want
 			if want == nil {
@@ -187,7 +151,7 @@ func TestDuplicatesAreDropped(t *testing.T) {
 			orderID := fmt.Sprintf("o%d", i%5)
 			body := cloudEvent(t, events.OrderConfirmed, orderID, confirmed(orderID, "c1"))
 			for attempt := 0; attempt < 10; attempt++ {
-				if deliver(t, srvs[(i+attempt)%2], pathOrderConfirmed, body) == events.StatusSuccess {
+				if daprfake.Deliver(t, srvs[(i+attempt)%2], pathOrderConfirmed, body) == events.StatusSuccess {
 					return
 				}
 			}
@@ -195,7 +159,7 @@ func TestDuplicatesAreDropped(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Equal(t, events.StatusSuccess, deliver(t, srvs[0], pathOrderCancelled,
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srvs[0], pathOrderCancelled,
 		cloudEvent(t, events.OrderCancelled, "o1", cancelled("o1", "c1", events.ReasonProcessing))))
 
 	fd := feedOf(t, srvs[0], "c1")
@@ -228,7 +192,7 @@ func TestListNotifications(t *testing.T) {
 		{name: "empty", path: "/?customerId=", status: 400, detail: "query parameter customerId is required"},
 		{name: "invalid", path: "/?customerId=a%2Fb", status: 400, detail: `query parameter customerId "a/b" may only hold`},
 		{name: "too long", path: "/?customerId=" + strings.Repeat("c", 65), status: 400, detail: "the limit is 64"},
-		{name: "store down", setup: failOn("GetState"), path: "/?customerId=c1", status: 500, detail: "internal error"},
+		{name: "store down", setup: daprfake.FailOn("GetState"), path: "/?customerId=c1", status: 500, detail: "internal error"},
 		{name: "corrupt feed", setup: func(f *daprfake.Client) { f.Put(testStore, feedKey("c1"), []byte("[")) },
 			path: "/?customerId=c1", status: 500, detail: "internal error"},
 		{name: "post not allowed", method: "POST", path: "/?customerId=c1", status: 405, detail: "not allowed"},
@@ -262,7 +226,7 @@ func TestListNotifications(t *testing.T) {
 
 func TestFeedJSON(t *testing.T) {
 	srv, _ := setup()
-	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderConfirmed, cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))))
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderConfirmed, cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))))
 	assert.JSONEq(t, `{"customerId":"c1","notifications":[{"id":"o1/daprshop.order.confirmed.v1","orderId":"o1",
 		"type":"daprshop.order.confirmed.v1","status":"confirmed","reason":"",
 		"message":"Your order o1 is confirmed; 1.50 EUR was charged.","at":"2026-11-26T12:00:00Z"}]}`,
@@ -281,9 +245,9 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 			"default":"/events/other"}},
 		{"pubsubname":"pubsub","topic":"notifications-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderPlaced, "o1", confirmed("o1", "c1"))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderPlaced, "o1", confirmed("o1", "c1"))))
 	assert.Empty(t, feedOf(t, srv, "c1").Notifications, "an ignored event notifies nobody")
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderConfirmed, "o9", confirmed("o9", "c1"))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderConfirmed, "o9", confirmed("o9", "c1"))))
 	rec = do(t, srv, "GET", "/deadletters")
 	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"orders"}]}`, rec.Body.String())
 }

@@ -3,51 +3,21 @@ package main
 import (
 	"context"
 	"io"
-	"net"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprapp"
 )
 
-// closedPort returns a local port that nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// TestStart checks the notifications service's defaults, and that run stops at a
+// configuration it cannot use; package daprapp tests the rest of the start.
+func TestStart(t *testing.T) {
+	cfg, err := daprapp.LoadConfig(func(string) string { return "" }, defaults)
 	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	return strconv.Itoa(port)
-}
+	assert.Equal(t, daprapp.Config{Port: 8085, AppID: "notifications", Store: "notifications-store", DaprGRPC: 50001}, cfg)
 
-func TestRunFailsAtStart(t *testing.T) {
-	tests := []struct {
-		name string
-		env  map[string]string
-		err  string
-	}{
-		{"bad app port", map[string]string{"APP_PORT": "-1"}, `APP_PORT="-1" is not a port`},
-		{"bad sidecar port", map[string]string{"DAPR_GRPC_PORT": "x"}, `DAPR_GRPC_PORT="x" is not a port`},
-		{"no sidecar", map[string]string{"DAPR_GRPC_PORT": closedPort(t), "LOG_LEVEL": "error"}, "connect to the sidecar"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-			defer cancel()
-			err := run(ctx, nil, func(k string) string { return tt.env[k] }, io.Discard, io.Discard)
-			assert.ErrorContains(t, err, tt.err)
-		})
-	}
-}
-
-func TestLoadConfig(t *testing.T) {
-	cfg, err := loadConfig(func(string) string { return "" })
-	require.NoError(t, err)
-	assert.Equal(t, config{port: 8085, appID: "notifications", store: "notifications-store", daprGRPC: 50001}, cfg)
-	env := map[string]string{"APP_PORT": "9000", "APP_ID": "notes", "STATE_STORE": "other", "DAPR_GRPC_PORT": "50007"}
-	cfg, err = loadConfig(func(k string) string { return env[k] })
-	require.NoError(t, err)
-	assert.Equal(t, config{port: 9000, appID: "notes", store: "other", daprGRPC: 50007}, cfg)
+	getenv := func(k string) string { return map[string]string{"APP_PORT": "-1"}[k] }
+	assert.ErrorContains(t, run(context.Background(), nil, getenv, io.Discard, io.Discard), `APP_PORT="-1" is not a port`)
 }

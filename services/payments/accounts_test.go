@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,17 +27,17 @@ const (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newBank(fake sidecar) *bank {
-	return &bank{log: quiet(), dapr: fake, store: testStore, locks: keylock.New(16)}
+func testBank(fake sidecar) *bank {
+	return newBank(quiet(), fake, testStore, keylock.New(16))
 }
 
 // setup returns a server on a fake store with the given accounts.
 func setup(t *testing.T, balances map[string]int64) (http.Handler, *daprfake.Client) {
 	t.Helper()
 	fake := &daprfake.Client{}
-	b := newBank(fake)
+	b := testBank(fake)
 	for id, n := range balances {
-		require.NoError(t, b.setBalance(context.Background(), id, n))
+		require.NoError(t, b.accounts.Set(context.Background(), id, n))
 	}
 	return newServer(quiet(), "payments-1", "payments", b), fake
 }
@@ -52,18 +51,6 @@ func do(t *testing.T, h http.Handler, method, path, contentType, body string) *h
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
-}
-
-// failOn makes every call of method fail, as a store or broker that is down would.
-func failOn(method string) func(*daprfake.Client) {
-	return func(f *daprfake.Client) {
-		f.Hook = func(m, _ string) error {
-			if m == method {
-				return errors.New("connection refused")
-			}
-			return nil
-		}
-	}
 }
 
 func TestAccountAPI(t *testing.T) {
@@ -81,7 +68,7 @@ func TestAccountAPI(t *testing.T) {
 		{name: "get unknown", method: "GET", path: "/accounts/c2", status: 404, detail: `customer "c2" has no account`},
 		{name: "get bad id", method: "GET", path: "/accounts/c%3F1", status: 400, detail: `customer id "c?1" may only hold`},
 		{name: "get long id", method: "GET", path: "/accounts/" + strings.Repeat("c", 65), status: 400, detail: "the limit is 64"},
-		{name: "get: store down", setup: failOn("GetState"), method: "GET", path: "/accounts/c1", status: 500, detail: "internal error"},
+		{name: "get: store down", setup: daprfake.FailOn("GetState"), method: "GET", path: "/accounts/c1", status: 500, detail: "internal error"},
 		{name: "delete not allowed", method: "DELETE", path: "/accounts/c1", status: 405, detail: "not allowed"},
 
 		{name: "put opens", method: "PUT", path: "/accounts/c2", ctype: jsonCT, body: `{"balanceCents":250}`, status: 200,
@@ -100,7 +87,7 @@ func TestAccountAPI(t *testing.T) {
 		{name: "put oversized", method: "PUT", path: "/accounts/c1", ctype: jsonCT,
 			body: `{"balanceCents":1,"x":"` + strings.Repeat("a", httpx.DefaultMaxBody) + `"}`, status: 413, detail: "limit"},
 		{name: "put bad id", method: "PUT", path: "/accounts/%20", ctype: jsonCT, body: `{"balanceCents":1}`, status: 400, detail: "may only hold"},
-		{name: "put: store down", setup: failOn("SaveState"), method: "PUT", path: "/accounts/c1", ctype: jsonCT, body: `{"balanceCents":1}`,
+		{name: "put: store down", setup: daprfake.FailOn("SaveState"), method: "PUT", path: "/accounts/c1", ctype: jsonCT, body: `{"balanceCents":1}`,
 			status: 500, detail: "internal error"},
 	}
 	for _, tt := range tests {
@@ -132,8 +119,8 @@ func balanceOf(t *testing.T, fake *daprfake.Client, customerID string) int64 {
 	t.Helper()
 	data, ok := fake.Value(testStore, accountKey(customerID))
 	require.True(t, ok, "no account for %s", customerID)
-	a, err := decodeAccount(data)
-	require.NoError(t, err)
+	var a account
+	require.NoError(t, json.Unmarshal(data, &a))
 	assert.Empty(t, a.Pending, "marks left on the account of %s", customerID)
 	return a.BalanceCents
 }

@@ -15,9 +15,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/ids"
@@ -91,7 +89,7 @@ func (b *bank) decide(ctx context.Context, s events.Stock) (charge, error) {
 	op := chargeOp(s.OrderID)
 	rec := charge{OrderID: s.OrderID, CustomerID: s.CustomerID, AmountCents: s.TotalCents,
 		Currency: s.Currency, Status: statusSucceeded}
-	err := b.change(ctx, s.CustomerID, func(a *account) (bool, error) {
+	err := b.accounts.Change(ctx, s.CustomerID, func(a *account) (bool, error) {
 		if _, done := a.Pending[op]; done {
 			return false, nil
 		}
@@ -127,7 +125,7 @@ func (b *bank) decide(ctx context.Context, s events.Stock) (charge, error) {
 
 // refund reverts the debit marked op, if there is one.
 func (b *bank) refund(ctx context.Context, customerID, op string) error {
-	err := b.change(ctx, customerID, func(a *account) (bool, error) {
+	err := b.accounts.Change(ctx, customerID, func(a *account) (bool, error) {
 		amount, done := a.Pending[op]
 		if !done {
 			return false, nil
@@ -146,7 +144,7 @@ func (b *bank) refund(ctx context.Context, customerID, op string) error {
 // here is harmless, since the record now answers any retry, so a failure is only
 // logged.
 func (b *bank) forget(ctx context.Context, customerID, op string) {
-	err := b.change(ctx, customerID, func(a *account) (bool, error) {
+	err := b.accounts.Change(ctx, customerID, func(a *account) (bool, error) {
 		if _, ok := a.Pending[op]; !ok {
 			return false, nil
 		}
@@ -158,61 +156,15 @@ func (b *bank) forget(ctx context.Context, customerID, op string) {
 	}
 }
 
-// change applies fn to the account of customerID by compare-and-swap; fn reports
-// whether it changed anything. A customer without an account is errDeclined.
-func (b *bank) change(ctx context.Context, customerID string, fn func(*account) (bool, error)) error {
-	_, err := statestore.Update(ctx, b.dapr, b.store, accountKey(customerID), func(cur []byte) ([]byte, error) {
-		if cur == nil {
-			return nil, errDeclined
-		}
-		a, err := decodeAccount(cur)
-		if err != nil {
-			return nil, err
-		}
-		if a.Pending == nil {
-			a.Pending = map[string]int64{}
-		}
-		changed, err := fn(&a)
-		if err != nil || !changed {
-			return nil, err
-		}
-		return json.Marshal(a)
-	})
-	return err
-}
-
 // chargeRecord returns the recorded charge of orderID, and whether there is one.
 func (b *bank) chargeRecord(ctx context.Context, orderID string) (charge, bool, error) {
-	item, err := b.dapr.GetState(ctx, b.store, chargeKey(orderID), nil)
-	if err != nil {
-		return charge{}, false, fmt.Errorf("read charge of %s: %w", orderID, err)
-	}
-	if len(item.Value) == 0 {
-		return charge{}, false, nil
-	}
-	var rec charge
-	if err := json.Unmarshal(item.Value, &rec); err != nil {
-		return charge{}, false, fmt.Errorf("decode charge of %s: %w", orderID, err)
-	}
-	return rec, true, nil
+	return statestore.GetJSON[charge](ctx, b.dapr, b.store, chargeKey(orderID))
 }
 
 // record writes rec if the order has no charge recorded yet, and returns the
 // charge that stands: rec, or the one another instance recorded first.
 func (b *bank) record(ctx context.Context, rec charge) (charge, error) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return rec, err
-	}
-	err = statestore.Save(ctx, b.dapr, b.store, chargeKey(rec.OrderID), data, "")
-	if !errors.Is(err, statestore.ErrConflict) {
-		return rec, err
-	}
-	existing, found, rerr := b.chargeRecord(ctx, rec.OrderID)
-	if rerr != nil || !found {
-		return rec, fmt.Errorf("charge of %s: %w", rec.OrderID, errors.Join(err, rerr))
-	}
-	return existing, nil
+	return statestore.CreateJSON(ctx, b.dapr, b.store, chargeKey(rec.OrderID), rec)
 }
 
 // publish publishes the recorded outcome of a charge.

@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 
-	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,35 +15,11 @@ import (
 	"github.com/daprshop/daprshop/internal/events"
 )
 
-// cloudEvent returns the body the sidecar delivers for an event of type typ
-// about orderID carrying data (a value, or a json.RawMessage as it is).
+// cloudEvent returns the body the sidecar delivers for an inventory event of type
+// typ about orderID carrying data (a value, or a json.RawMessage as it is).
 func cloudEvent(t *testing.T, typ, orderID string, data any) string {
 	t.Helper()
-	raw, ok := data.(json.RawMessage)
-	if !ok {
-		var err error
-		raw, err = json.Marshal(data)
-		require.NoError(t, err)
-	}
-	body, err := json.Marshal(map[string]any{
-		"id": events.EventID(orderID, typ), "type": typ, "source": "inventory", "topic": events.TopicInventory,
-		"specversion": "1.0", "datacontenttype": "application/json", "data": raw,
-	})
-	require.NoError(t, err)
-	return string(body)
-}
-
-// deliver posts an event as the sidecar does and returns the status answered.
-func deliver(t *testing.T, h http.Handler, path, body string) string {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	require.Equal(t, http.StatusOK, rec.Code)
-	var got struct{ Status string }
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-	return got.Status
+	return daprfake.CloudEvent(t, events.TopicInventory, typ, orderID, data)
 }
 
 func stock(orderID, customerID string, total int64) events.Stock {
@@ -123,11 +95,11 @@ func TestStockReserved(t *testing.T) {
 			status: events.StatusDrop, balance: 1000},
 		{name: "poison: data not an object", data: json.RawMessage(`42`), status: events.StatusDrop, balance: 1000},
 
-		{name: "store down: retried, nothing changed", setup: failOn("GetState"), data: stock("o1", "c1", 300),
+		{name: "store down: retried, nothing changed", setup: daprfake.FailOn("GetState"), data: stock("o1", "c1", 300),
 			status: events.StatusRetry, balance: 1000},
-		{name: "writes down: retried, nothing changed", setup: failOn("SaveState"), data: stock("o1", "c1", 300),
+		{name: "writes down: retried, nothing changed", setup: daprfake.FailOn("SaveState"), data: stock("o1", "c1", 300),
 			status: events.StatusRetry, balance: 1000},
-		{name: "broker down: retried after the effect", setup: failOn("PublishEvent"), data: stock("o1", "c1", 300),
+		{name: "broker down: retried after the effect", setup: daprfake.FailOn("PublishEvent"), data: stock("o1", "c1", 300),
 			status: events.StatusRetry, balance: 700, record: statusSucceeded},
 	}
 	for _, tt := range tests {
@@ -136,7 +108,7 @@ func TestStockReserved(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(fake)
 			}
-			assert.Equal(t, tt.status, deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", tt.data)))
+			assert.Equal(t, tt.status, daprfake.Deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", tt.data)))
 			fake.Hook = nil
 			assert.Equal(t, tt.want, published(t, fake))
 			assert.Equal(t, tt.balance, balanceOf(t, fake, "c1"))
@@ -182,9 +154,9 @@ func TestStockReservedRedelivered(t *testing.T) {
 			srv, fake := setup(t, map[string]int64{"c1": 1000})
 			fake.Hook = tt.fail
 			body := cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", tt.total))
-			assert.Equal(t, tt.first, deliver(t, srv, pathStockReserved, body))
+			assert.Equal(t, tt.first, daprfake.Deliver(t, srv, pathStockReserved, body))
 			fake.Hook = nil
-			assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathStockReserved, body))
+			assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathStockReserved, body))
 			assert.Equal(t, tt.want, published(t, fake))
 			assert.Equal(t, tt.balance, balanceOf(t, fake, "c1"))
 		})
@@ -201,7 +173,7 @@ func TestConcurrentCharges(t *testing.T) {
 			fake := &daprfake.Client{}
 			var srvs []http.Handler
 			for i := 0; i < instances; i++ {
-				srvs = append(srvs, newServer(quiet(), fmt.Sprint(i), "payments", newBank(fake)))
+				srvs = append(srvs, newServer(quiet(), fmt.Sprint(i), "payments", testBank(fake)))
 			}
 			require.Equal(t, 200, do(t, srvs[0], "PUT", "/accounts/c1", jsonCT, `{"balanceCents":500}`).Code)
 			var wg sync.WaitGroup
@@ -212,7 +184,7 @@ func TestConcurrentCharges(t *testing.T) {
 					orderID := fmt.Sprintf("o%d", i)
 					body := cloudEvent(t, events.StockReserved, orderID, stock(orderID, "c1", 100))
 					for attempt := 0; attempt < 20; attempt++ {
-						if deliver(t, srvs[(i+attempt)%instances], pathStockReserved, body) == events.StatusSuccess {
+						if daprfake.Deliver(t, srvs[(i+attempt)%instances], pathStockReserved, body) == events.StatusSuccess {
 							return
 						}
 					}
@@ -230,34 +202,18 @@ func TestConcurrentCharges(t *testing.T) {
 	}
 }
 
-// interloper is a store on which, just before this instance's first write to one
-// key, another instance does its own work to completion.
-type interloper struct {
-	*daprfake.Client
-	key    string
-	before func()
-	once   sync.Once
-}
-
-func (s *interloper) SaveStateWithETag(ctx context.Context, store, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error {
-	if key == s.key {
-		s.once.Do(s.before)
-	}
-	return s.Client.SaveStateWithETag(ctx, store, key, data, etag, meta, so...)
-}
-
 // TestAnotherInstanceChargesFirst lets another instance spend the balance between
 // this instance's read and its write: the compare-and-swap fails, the account is
 // read again and this charge is declined, never overdrawn.
 func TestAnotherInstanceChargesFirst(t *testing.T) {
 	fake := &daprfake.Client{}
-	other := newServer(quiet(), "b", "payments", newBank(fake))
+	other := newServer(quiet(), "b", "payments", testBank(fake))
 	require.Equal(t, 200, do(t, other, "PUT", "/accounts/c1", jsonCT, `{"balanceCents":100}`).Code)
-	store := &interloper{Client: fake, key: accountKey("c1"), before: func() {
-		assert.Equal(t, events.StatusSuccess, deliver(t, other, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 100))))
+	store := &daprfake.Interloper{Client: fake, Key: accountKey("c1"), Before: func() {
+		assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, other, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 100))))
 	}}
-	this := newServer(quiet(), "a", "payments", newBank(store))
-	assert.Equal(t, events.StatusSuccess, deliver(t, this, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 100))))
+	this := newServer(quiet(), "a", "payments", testBank(store))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, this, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 100))))
 	assert.Equal(t, []outcome{succeeded("o2", "c1", 100), failed("o1", "c1", 100)}, published(t, fake))
 	assert.Equal(t, int64(0), balanceOf(t, fake, "c1"))
 }
@@ -272,8 +228,8 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 			"default":"/events/other"}},
 		{"pubsubname":"pubsub","topic":"payments-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathDeadLetter, cloudEvent(t, events.StockReserved, "o9", stock("o9", "c1", 1))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.StockReserved, "o9", stock("o9", "c1", 1))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
 	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory"}]}`, rec.Body.String())
 }

@@ -22,8 +22,8 @@ const (
 // included.
 func addRoutes(r *mux.Router, log *slog.Logger, appID string, b *bank, dead *pubsub.DeadLetters) {
 	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
-	r.HandleFunc("/accounts/{customerID}", handleGetAccount(log, b)).Methods(http.MethodGet)
-	r.HandleFunc("/accounts/{customerID}", handlePutAccount(log, b)).Methods(http.MethodPut)
+	r.HandleFunc("/accounts/{customerID}", b.accounts.HandleGet(log)).Methods(http.MethodGet)
+	r.HandleFunc("/accounts/{customerID}", b.accounts.HandlePut(log)).Methods(http.MethodPut)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
 	r.HandleFunc(pathStockReserved, pubsub.Handler(log, onStockReserved(b))).Methods(http.MethodPost)
