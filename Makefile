@@ -20,6 +20,16 @@ else
 RESOURCES := $(CURDIR)/components/$(COMPONENTS)
 endif
 
+# E2E_SETS are the component sets the end-to-end suite runs on, one after
+# another, in `make test` and in `make e2e`; COMPONENTS=<set> on the command line
+# (or in the environment) picks one.
+E2E_SETS := components postgres-rabbitmq mariadb-mqtt
+ifeq ($(origin COMPONENTS),file)
+E2E_RUN := $(E2E_SETS)
+else
+E2E_RUN := $(COMPONENTS)
+endif
+
 
 # IMAGES is app:port for every app of dapr.yaml (deploy/validate checks the two agree).
 IMAGES    := gateway:8080 hello:8888 catalog:8081 orders:8082 inventory:8083 payments:8084 notifications:8085
@@ -44,9 +54,24 @@ test: check-go daprd lint unit deploy-check e2e ## vet, staticcheck, unit tests 
 unit: ## unit tests with the race detector (no sidecar)
 	go test -race -count=1 ./internal/... ./services/... ./tools/...
 
-e2e: daprd ## end-to-end tests: the real system from dapr.yaml on free ports
-	COMPONENTS=$(COMPONENTS) DAPRD=$(DAPRD) go test -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/ 2>&1 | \
-		grep -vE '^=== (RUN|PAUSE|CONT)' ; exit $${PIPESTATUS[0]}
+# Every set runs even when one fails; each set's system output is kept in
+# .dapr/e2e-<set>.log, and the last line names the sets that failed.
+e2e: daprd ## end-to-end tests on every component set in turn (COMPONENTS=<set>: that one)
+	@failed=""; \
+	for set in $(E2E_RUN); do \
+		echo "=== end-to-end tests on component set $$set"; \
+		if [ "$$set" != components ] && [ ! -d "components/$$set" ]; then \
+			echo "no component set components/$$set"; failed="$$failed $$set"; continue; \
+		fi; \
+		start=$$(date +%s); \
+		COMPONENTS=$$set DAPRD=$(DAPRD) go test -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/ 2>&1 | \
+			grep -vE '^=== (RUN|PAUSE|CONT)'; \
+		rc=$${PIPESTATUS[0]}; \
+		cp .dapr/e2e.log .dapr/e2e-$$set.log 2>/dev/null; \
+		if [ $$rc -eq 0 ]; then result=passed; else result=FAILED; failed="$$failed $$set"; fi; \
+		echo "=== component set $$set: $$result in $$(( $$(date +%s) - start ))s (system output: .dapr/e2e-$$set.log)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "end-to-end tests failed on:$$failed"; exit 1; fi
 
 deploy-check: ## render deploy/ and validate it offline: kustomize, Kubernetes types, Dapr CRDs
 	cd deploy/validate && go vet ./... && go test -count=1 ./...

@@ -6,6 +6,7 @@ require (
 	github.com/dapr/dapr v1.14.0
 	github.com/dapr/go-sdk v1.11.0
 	github.com/gorilla/mux v1.8.1
+	github.com/rabbitmq/amqp091-go v1.8.1
 	github.com/stretchr/testify v1.10.0
 	gopkg.in/yaml.v3 v3.0.1
 )

@@ -160,7 +160,11 @@ spec:
     component: sqlite
     configuration:
       connectionString: %q
-      updateInterval: 2s
+      # Generous for a loaded two-core machine: a registration that times out
+      # makes the sidecar fail its start.
+      updateInterval: 10s
+      timeout: 5s
+      busyTimeout: 4s
 `
 
 func (s *System) writeConfig() error {
