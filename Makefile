@@ -36,7 +36,7 @@ IMAGES    := gateway:8080 hello:8888 catalog:8081 orders:8082 inventory:8083 pay
 IMAGE_TAG ?= dev
 DOCKER    ?= docker
 
-.PHONY: help run test unit e2e lint fmt clean daprd check-go images deploy-check
+.PHONY: help run test unit e2e lint fmt clean daprd check-go images deploy-check bench bench-check
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -49,7 +49,7 @@ run: check-go ## start the whole system from dapr.yaml and print the gateway's a
 	go build -o $(BIN)/run ./tools/run && \
 	exec $(BIN)/run -f dapr.yaml -daprd $(DAPRD) -port $(GATEWAY_PORT) $(if $(RESOURCES),-resources $(RESOURCES))
 
-test: check-go daprd lint unit deploy-check e2e ## vet, staticcheck, unit tests with -race, Kubernetes manifests, end-to-end tests on real sidecars
+test: check-go daprd lint unit deploy-check bench-check e2e ## vet, staticcheck, unit tests with -race, Kubernetes manifests, end-to-end tests on real sidecars
 
 unit: ## unit tests with the race detector (no sidecar)
 	go test -race -count=1 ./internal/... ./services/... ./tools/...
@@ -72,6 +72,12 @@ e2e: daprd ## end-to-end tests on every component set in turn (COMPONENTS=<set>:
 		echo "=== component set $$set: $$result in $$(( $$(date +%s) - start ))s (system output: .dapr/e2e-$$set.log)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "end-to-end tests failed on:$$failed"; exit 1; fi
+
+bench: daprd ## measure orders/s, sidecar overhead and the seed's Tornado service; writes bench/results/
+	cd bench && go run . $(BENCH_FLAGS)
+
+bench-check: daprd ## the bench tool briefly, and that its ledger check catches a lost order
+	cd bench && go vet ./... && go test -count=1 ./...
 
 deploy-check: ## render deploy/ and validate it offline: kustomize, Kubernetes types, Dapr CRDs
 	cd deploy/validate && go vet ./... && go test -count=1 ./...

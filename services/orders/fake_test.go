@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ type fakeSidecar struct {
 	entries  map[string]*fakeEntry
 	products map[string]product
 	txs      [][]client.StateOperation
+	saves    []string // keys written by SaveState, in order
 	invokes  []string
 	bulkGets int
 
@@ -128,6 +130,7 @@ func (f *fakeSidecar) SaveStateWithETag(_ context.Context, _, key string, data [
 		return err
 	}
 	f.put(key, data, opts.Concurrency == client.StateConcurrencyFirstWrite)
+	f.saves = append(f.saves, key)
 	return nil
 }
 
@@ -242,6 +245,20 @@ func (f *fakeSidecar) transactions() [][]client.StateOperation {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([][]client.StateOperation(nil), f.txs...)
+}
+
+// plainSaves returns the order keys written by SaveState (rather than in a
+// transaction), or those among keys when keys are given.
+func (f *fakeSidecar) plainSaves(keys ...string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, k := range f.saves {
+		if (len(keys) == 0 && strings.HasPrefix(k, orderKey(""))) || slices.Contains(keys, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func (f *fakeSidecar) calls() []string {

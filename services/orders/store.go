@@ -102,6 +102,20 @@ func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) erro
 	return nil
 }
 
+// saveOrder saves o, read with etag, by compare-and-swap and publishes
+// nothing: for a change that no service consumes (see unpublished).
+func (s *orders) saveOrder(ctx context.Context, o order, etag string) error {
+	value, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("encode order %s: %w", o.ID, err)
+	}
+	if err := s.dapr.SaveStateWithETag(ctx, s.cfg.store, orderKey(o.ID), value, etag, nil, firstWrite,
+		client.WithConsistency(client.StateConsistencyStrong)); err != nil {
+		return fmt.Errorf("save order %s: %w", o.ID, err)
+	}
+	return nil
+}
+
 // addToIndex adds orderID to the customer's list of orders with a
 // compare-and-swap. It runs before the order is saved, so that a crash between
 // the two leaves at worst an id without an order, which listing skips, and never

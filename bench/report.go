@@ -1,0 +1,289 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// report is everything one run measured.
+type report struct {
+	Started  time.Time         `json:"started"`
+	Finished time.Time         `json:"finished"`
+	Host     host              `json:"host"`
+	Command  string            `json:"command"`
+	Settings map[string]string `json:"settings"`
+	// Others are daprd processes of other systems that ran on the machine at
+	// the start: their load shares the cores.
+	Others   []string        `json:"otherSystems,omitempty"`
+	Targets  []target        `json:"targets"`
+	Orders   *ordersResult   `json:"orders,omitempty"`
+	Overhead *overheadResult `json:"overhead,omitempty"`
+}
+
+type host struct {
+	CPU       string  `json:"cpu"`
+	CPUs      int     `json:"cpus"`
+	MemoryGiB float64 `json:"memoryGiB"`
+	Go        string  `json:"go"`
+	Redis     string  `json:"redis"`
+}
+
+// target is one of issue 6's goals and whether the run met it.
+type target struct {
+	Goal     string `json:"goal"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+// Dapr's published service invocation overhead through two sidecars at 1000
+// requests per second (docs.dapr.io, "Service invocation performance").
+var daprPublished = latencies{P50: 1.06, P90: 1.48, P99: 2.90}
+
+func settingsOf(c config) map[string]string {
+	return map[string]string{
+		"orderRates":      fmt.Sprint(c.orderRates),
+		"orderDuration":   c.orderDuration.String(),
+		"searchSteps":     fmt.Sprint(c.searchSteps),
+		"searchDuration":  c.searchDuration.String(),
+		"sustainRate":     fmt.Sprint(c.sustainRate),
+		"sustainDuration": c.sustainDuration.String(),
+		"drainTimeout":    c.drainTimeout.String(),
+		"slo":             c.slo.String(),
+		"isolated":        fmt.Sprint(c.isolate),
+		"products":        fmt.Sprint(c.products),
+		"customers":       fmt.Sprint(c.customers),
+		"fixedRate":       fmt.Sprint(c.fixedRate),
+		"fixedDuration":   c.fixedDuration.String(),
+		"rounds":          fmt.Sprint(c.rounds),
+		"maxStart":        fmt.Sprint(c.maxStart),
+		"maxDuration":     c.maxDuration.String(),
+	}
+}
+
+func (r *report) slo() time.Duration {
+	d, err := time.ParseDuration(r.Settings["slo"])
+	if err != nil {
+		return 100 * time.Millisecond
+	}
+	return d
+}
+
+// targetsOf judges the run against the goals of issue 6.
+func targetsOf(r *report) []target {
+	var out []target
+	if r.Overhead != nil {
+		gw, tor := find(r.Overhead.Paths, pathGateway), find(r.Overhead.Paths, pathTornado)
+		if gw != nil && tor != nil {
+			out = append(out, target{
+				Goal:     "hello through the gateway and two sidecars holds at least the seed's bare Tornado throughput",
+				Measured: fmt.Sprintf("gateway %d/s held (%.0f/s answered) vs Tornado %d/s held (%.0f/s)", gw.MaxHeld, gw.MaxThroughput, tor.MaxHeld, tor.MaxThroughput),
+				Met:      gw.MaxHeld >= tor.MaxHeld,
+			})
+		}
+		if gw != nil && gw.Added != nil {
+			a := gw.Added
+			out = append(out, target{
+				Goal: fmt.Sprintf("added latency through the gateway and two sidecars at %d/s within Dapr's +%.2f / +%.2f / +%.2f ms (p50/p90/p99)",
+					r.Overhead.FixedRate, daprPublished.P50, daprPublished.P90, daprPublished.P99),
+				Measured: fmt.Sprintf("+%.2f / +%.2f / +%.2f ms", a.P50, a.P90, a.P99),
+				Met:      a.P50 <= daprPublished.P50 && a.P90 <= daprPublished.P90 && a.P99 <= daprPublished.P99,
+			})
+		}
+	}
+	if r.Orders != nil && r.Orders.Sustained != nil {
+		s := r.Orders.Sustained
+		out = append(out, target{
+			Goal: fmt.Sprintf("at least 250 confirmed orders/s sustained for 60 s, 0 lost, p99 placement under %s", r.slo()),
+			Measured: fmt.Sprintf("%.0f confirmed/s over %.0f s at %d/s offered, %d unsettled, %d lost in the run, p99 placement %.1f ms",
+				s.ConfirmedPerSec, s.Seconds, s.Rate, s.Unsettled, r.Orders.Lost, s.Placement.P99),
+			Met: s.ConfirmedPerSec >= 250 && s.Seconds >= 59 && s.Unsettled == 0 && r.Orders.Lost == 0 &&
+				s.Failed == 0 && s.Placement.P99 < ms(r.slo()),
+		})
+	}
+	return out
+}
+
+// write saves the latest summary (Markdown, JSON, SVG) and a copy of each in the
+// run's raw folder.
+func (r *report) write(dir, rawDir string) error {
+	js, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"latest.json": append(js, '\n'),
+		"latest.md":   []byte(r.markdown()),
+		"latency.svg": []byte(latencyChart(r)),
+	}
+	for name, b := range files {
+		for _, d := range []string{dir, rawDir} {
+			if err := os.WriteFile(filepath.Join(d, name), b, 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// summary is the few lines the bench prints at the end.
+func (r *report) summary() string {
+	var b strings.Builder
+	for _, t := range r.Targets {
+		fmt.Fprintf(&b, "%-4s %s\n     %s\n", map[bool]string{true: "MET", false: "MISS"}[t.Met], t.Goal, t.Measured)
+	}
+	return b.String()
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# daprshop benchmark\n\n")
+	w("Run %s to %s on %d × %s, %.0f GiB, %s, %s. Produced by `%s`; `make bench` runs it with the defaults.\n\n",
+		r.Started.Format("2006-01-02 15:04:05 MST"), r.Finished.Format("15:04:05"), r.Host.CPUs, r.Host.CPU, r.Host.MemoryGiB, r.Host.Go, r.Host.Redis, r.Command)
+	w("The system is started from `dapr.yaml` by `internal/runner`, as `make run` starts it (free ports), with the default component set (Redis). ")
+	w("The load generator (vegeta, open loop) runs on the same two cores as the system, and other engineers' suites may run beside it: compare numbers within one run only.\n\n")
+	if len(r.Others) > 0 {
+		w("Other daprd processes on the machine when the run started: %s.\n\n", strings.Join(r.Others, ", "))
+	}
+	w("![latency against rate](latency.svg)\n\n")
+
+	w("## Targets\n\n| goal | measured | met |\n|---|---|---|\n")
+	for _, t := range r.Targets {
+		w("| %s | %s | %s |\n", t.Goal, t.Measured, yes(t.Met))
+	}
+	w("\n")
+
+	if o := r.Orders; o != nil {
+		w("## Orders through the gateway\n\n")
+		w("Each step offers `POST /api/orders` at a fixed rate (one or two of %d products, to one of %d customers new to this run, a fresh `Idempotency-Key` each), ", o.Setup.Products, o.Setup.Customers)
+		w("then waits until every accepted order is confirmed or cancelled (reading it from orders). Time to confirmed is from the order's own history: pending to confirmed. ")
+		w("Confirmed/s counts the confirmations in the load's window shifted by the median time to confirmed, per second of load: it falls below the offered rate when a backlog grows. A rate is held when every order is accepted at once, p99 placement is under %s, every order settles and confirmations keep up.\n\n", r.slo())
+		w("| step | offered/s | placed/s | confirmed/s | placement p50 / p90 / p99 / p99.9 ms | to confirmed p50 / p90 / p99 / p99.9 ms | failed | unsettled | held |\n")
+		w("|---|---:|---:|---:|---|---|---:|---:|---|\n")
+		steps := append([]orderStep(nil), o.Steps...)
+		if o.Sustained != nil {
+			steps = append(steps, *o.Sustained)
+		}
+		for _, s := range steps {
+			held := yes(s.Held)
+			if !s.Held {
+				held += ": " + s.Why
+			}
+			w("| %s (%.0f s) | %d | %.0f | %.0f | %s | %s | %d | %d | %s |\n", s.Name, s.Seconds, s.Rate, s.PlacedPerSec, s.ConfirmedPerSec,
+				pcts(s.Placement, "%.1f"), pcts(s.ToConfirmed, "%.0f"), s.Failed, s.Unsettled, held)
+		}
+		w("\nHighest rate held: **%d orders/s**.\n\n", o.MaxHeld)
+		c := o.Check
+		w("**Ledger check** (every order of the run): %d accepted (%d of them recovered by a retry with the same key), %d confirmed, %d cancelled, **%d lost**, %d with no answer at all; ",
+			c.Accepted, c.Recovered, c.Confirmed, c.Cancelled, c.Lost, c.Unknown)
+		w("stock plus confirmed quantities equals the starting stock: %s; balances match the confirmed totals: %s. Check %s.\n",
+			yes(c.StockOK), yes(c.BalanceOK), map[bool]string{true: "passed", false: "**failed**"}[c.Passed])
+		for _, p := range c.Problems {
+			w("- %s\n", p)
+		}
+		w("\n")
+		var costed []orderStep
+		for _, s := range o.Steps {
+			if s.Held && s.Rate == o.MaxHeld && s.Cost != nil {
+				costed = append(costed, s)
+				break
+			}
+		}
+		if s := o.Sustained; s != nil && s.Cost != nil {
+			costed = append(costed, *s)
+		}
+		for _, s := range costed {
+			w("### Cost: %s\n\n", s.Cost.Window)
+			w("CPU seconds (utime + stime from `/proc/<pid>/stat`) and peak RSS (`VmHWM`, reset at the start of the window through `clear_refs`) of every process: %d orders accepted in %.0f s.\n\n",
+				s.Cost.Orders, s.Cost.Seconds)
+			w("| process | CPU s | CPU s per 1000 orders | cores busy | peak RSS MiB |\n|---|---:|---:|---:|---:|\n")
+			for _, p := range s.Cost.Processes {
+				w("| %s | %.1f | %.2f | %.2f | %.0f |\n", p.Name, p.CPUSeconds, p.CPUPer1000, p.CPUShare, p.PeakRSSMiB)
+			}
+			w("| **apps and sidecars** | **%.1f** | **%.2f** | **%.2f** | **%.0f** |\n\n", s.Cost.SystemCPU, s.Cost.SystemPer1000, s.Cost.SystemCPU/s.Cost.Seconds, s.Cost.SystemRSSMiB)
+			w("Redis is shared with anything else on the machine that uses it; the bench's own CPU is the load generator's and the ledger's.\n\n")
+		}
+	}
+
+	if o := r.Overhead; o != nil && len(o.Paths) > 0 {
+		w("## Sidecar overhead: hello's GET /service\n\n")
+		w("At a fixed %d requests/s (%s rounds of %s, the paths interleaved; the median of each percentile over the rounds). ", o.FixedRate, r.Settings["rounds"], r.Settings["fixedDuration"])
+		w("Added is the path's percentile less the direct path's. Dapr publishes +%.2f / +%.2f / +%.2f ms (p50/p90/p99) for two sidecars at 1000 requests/s.\n\n", daprPublished.P50, daprPublished.P90, daprPublished.P99)
+		w("| path | through | p50 / p90 / p99 / p99.9 ms | added p50 / p90 / p99 ms |\n|---|---|---|---|\n")
+		for _, p := range o.Paths {
+			added := "-"
+			if p.Added != nil {
+				added = fmt.Sprintf("+%.2f / +%.2f / +%.2f", p.Added.P50, p.Added.P90, p.Added.P99)
+			}
+			w("| %s | %s | %s | %s |\n", p.Name, p.What, pcts(p.FixedMedian, "%.3f"), added)
+		}
+		w("\nCPU per 1000 requests at the fixed rate, by process (CPU ms, from `/proc/<pid>/stat`; the rest of the system idles):\n\n")
+		cols := []string{"gateway", "gateway daprd", "hello daprd", "hello", "tornado", "bench (load generator)"}
+		w("| path | %s |\n|---|%s\n", strings.Join(cols, " | "), strings.Repeat("---:|", len(cols)))
+		for _, p := range o.Paths {
+			var cells []string
+			for _, c := range cols {
+				cells = append(cells, fmt.Sprintf("%.0f", p.CPU[c]))
+			}
+			w("| %s | %s |\n", p.Name, strings.Join(cells, " | "))
+		}
+		w("\n### Highest rate held\n\n")
+		w("Doubling from %s/s, then bisecting to within 10%%, %s per rate: held means every request answered 200, at 97%% of the rate asked or better, p99 under %s.\n\n", r.Settings["maxStart"], r.Settings["maxDuration"], r.slo())
+		w("| path | highest rate held | answered/s there | rates tried (held ✓) |\n|---|---:|---:|---|\n")
+		for _, p := range o.Paths {
+			var tried []string
+			for _, pb := range p.Probes {
+				mark := "✗"
+				if pb.Held {
+					mark = "✓"
+				}
+				tried = append(tried, fmt.Sprintf("%d%s (p99 %.1f ms)", pb.Rate, mark, pb.Latency.P99))
+			}
+			w("| %s | %d/s | %.0f | %s |\n", p.Name, p.MaxHeld, p.MaxThroughput, strings.Join(tried, ", "))
+		}
+		if o.Tornado != "" {
+			w("\nTornado: %s.\n", o.Tornado)
+		}
+		for _, p := range o.Paths {
+			if p.Foreign > 0 {
+				w("\n%s: %d answers came from another system's hello (Dapr's mDNS is machine-wide).\n", p.Name, p.Foreign)
+			}
+		}
+		w("\n")
+	}
+	return b.String()
+}
+
+func pcts(l latencies, f string) string {
+	if l.N == 0 {
+		return "-"
+	}
+	return fmt.Sprintf(f+" / "+f+" / "+f+" / "+f, l.P50, l.P90, l.P99, l.P999)
+}
+
+// redraw renders the summary of the last run again from its JSON (with the
+// targets judged again), so that a
+// change to the report's form needs no new measurement.
+func redraw(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "latest.json"))
+	if err != nil {
+		return err
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return err
+	}
+	r.Targets = targetsOf(&r)
+	return r.write(dir, dir)
+}
