@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -424,8 +425,13 @@ func (s *System) ports(a resolved, extra bool) ([]int, error) {
 	return freePorts(want)
 }
 
-// freePorts fills every zero in want with a port the kernel says is free. The
+// freePorts fills every zero in want with a port nothing listens on. The
 // listeners stay open until all are chosen, so no port is handed out twice.
+//
+// The ports come from below the kernel's ephemeral range, not from port 0:
+// between the choice and the child's bind, a port of the ephemeral range can be
+// taken as the source port of any outgoing connection, and on a busy machine one
+// is (a sidecar then fails with "address already in use").
 func freePorts(want []int) ([]int, error) {
 	out := make([]int, len(want))
 	var open []net.Listener
@@ -434,19 +440,44 @@ func freePorts(want []int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	lo, hi := portRange()
 	for i, p := range want {
 		if p != 0 {
 			out[i] = p
 			continue
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		var l net.Listener
+		var err error
+		for try := 0; try < 200; try++ {
+			// The children listen on every interface, so the probe does too.
+			l, err = net.Listen("tcp", fmt.Sprintf(":%d", lo+rand.IntN(hi-lo)))
+			if err == nil {
+				break
+			}
+		}
 		if err != nil {
-			return nil, err
+			if l, err = net.Listen("tcp", ":0"); err != nil {
+				return nil, err
+			}
 		}
 		open = append(open, l)
 		out[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return out, nil
+}
+
+// portRange returns where freePorts picks ports: the 12,000 ports below the
+// kernel's ephemeral range.
+func portRange() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 13000 {
+				hi = n
+			}
+		}
+	}
+	return hi - 12000, hi
 }
 
 func consoleFor(dest string, out io.Writer) io.Writer {
