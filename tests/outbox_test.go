@@ -151,6 +151,17 @@ func startOutboxProbe(t *testing.T, ctx context.Context) (dapr client.Client, ki
 		probe.Stop()
 		srv.Close()
 		removeProbeQueues(t, namespace)
+		// The probe was registered under orders' app-id and died without leaving
+		// the name registry, which forgets it only when its registration goes
+		// stale: until then the gateway would send some calls for orders to it.
+		eventually(t, 30*time.Second, func() bool {
+			for i := 0; i < 20; i++ {
+				if call(t, http.MethodGet, "/api/orders?customerId=probe-gone", nil, nil).status != http.StatusOK {
+					return false
+				}
+			}
+			return true
+		}, "orders is still resolved to the dead probe")
 	})
 
 	dapr, err = client.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", probe.GRPCPort))

@@ -161,11 +161,12 @@ spec:
     component: sqlite
     configuration:
       connectionString: %q
-      # Generous for a loaded two-core machine: a registration that times out
-      # makes the sidecar fail its start.
-      updateInterval: 10s
-      timeout: 5s
-      busyTimeout: 4s
+      # An instance that dies without leaving is forgotten after updateInterval;
+      # the timeouts are generous for a loaded two-core machine, where a
+      # registration that times out makes the sidecar fail its start.
+      updateInterval: 5s
+      timeout: 2s
+      busyTimeout: 1500ms
 `
 
 func (s *System) writeConfig() error {
