@@ -21,13 +21,7 @@ import (
 // template of the gateway and hello, stops it with SIGTERM and checks that every
 // process it started is gone and every port it used is free.
 func TestRunnerLeavesNothingBehind(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "run")
-	build := exec.Command("go", "build", "-o", bin, "./tools/run")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-
+	dir, bin := buildRunner(t)
 	tmpl := filepath.Join(dir, "dapr.yaml")
 	require.NoError(t, os.WriteFile(tmpl, []byte(fmt.Sprintf(`version: 1
 common:
@@ -98,6 +92,19 @@ apps:
 			l.Close()
 		}
 	}
+}
+
+// buildRunner builds the runner behind `make run` into a folder of the test's
+// own and returns the folder and the binary.
+func buildRunner(t *testing.T) (dir, bin string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "run")
+	build := exec.Command("go", "build", "-o", bin, "./tools/run")
+	build.Dir = root
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return dir, bin
 }
 
 // descendants returns the pids of every process below pid.
@@ -181,12 +188,7 @@ func listeningPorts(t *testing.T, pids []int) []int {
 // once: the runner must say which app failed, show its last lines and exit
 // non-zero, having stopped the rest.
 func TestRunnerReportsAnAppThatFails(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "run")
-	build := exec.Command("go", "build", "-o", bin, "./tools/run")
-	build.Dir = root
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	dir, bin := buildRunner(t)
 	tmpl := filepath.Join(dir, "dapr.yaml")
 	require.NoError(t, os.WriteFile(tmpl, []byte(fmt.Sprintf(`version: 1
 common:
@@ -203,7 +205,7 @@ apps:
 
 	cmd := exec.Command(bin, "-f", tmpl, "-daprd", filepath.Join(root, "bin", "daprd"), "-free-ports", "-timeout", "60s")
 	cmd.Dir = root
-	out, err = cmd.CombinedOutput()
+	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	require.ErrorAs(t, err, &exit, "the runner must fail: %s", out)
 	assert.NotEqual(t, 0, exit.ExitCode())
