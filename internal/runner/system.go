@@ -260,11 +260,8 @@ func (s *System) StartInstance(ctx context.Context, appID string) (*Instance, er
 // StartSidecar starts a sidecar alone for an app the caller serves on appPort
 // under appID, with the system's resources, and waits until it is healthy.
 func (s *System) StartSidecar(ctx context.Context, appID string, appPort int) (*Instance, error) {
-	var base resolved
-	for _, id := range s.order {
-		base = s.apps[id]
-		break
-	}
+	// The sidecar loads the same resources as the template's first app.
+	base := s.apps[s.order[0]]
 	a := resolved{resources: base.resources}
 	a.AppID = appID
 	a.AppProtocol = "http"
@@ -564,11 +561,6 @@ func (i *Instance) dead() *proc {
 // Stop stops the instance's app and sidecar.
 func (i *Instance) Stop() {
 	stopAll([]*proc{i.app, i.daprd})
-}
-
-// StopApp stops only the app, leaving its sidecar up.
-func (i *Instance) StopApp() {
-	stopAll([]*proc{i.app})
 }
 
 // Stop stops every process of the system: SIGTERM to each process group, then
