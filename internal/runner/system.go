@@ -134,10 +134,20 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	if err := s.build(ctx); err != nil {
 		return nil, err
 	}
-	for _, id := range s.order {
-		if _, err := s.startInstance(s.apps[id], 0, false); err != nil {
+	for i, id := range s.order {
+		inst, err := s.startInstance(s.apps[id], 0, false)
+		if err != nil {
 			s.Stop()
 			return nil, err
+		}
+		// The first sidecar creates the system's name registry; the others wait
+		// for it, since sidecars creating the same SQLite file at once can fail
+		// with SQLITE_BUSY.
+		if i == 0 {
+			if err := s.waitReady(ctx, []*Instance{inst}); err != nil {
+				s.Stop()
+				return nil, err
+			}
 		}
 	}
 	if err := s.waitReady(ctx, s.all()); err != nil {
