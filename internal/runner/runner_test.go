@@ -77,7 +77,7 @@ func TestLoadTemplateRejects(t *testing.T) {
 }
 
 func TestFreePortsAreDistinctAndKeepGivenOnes(t *testing.T) {
-	ports, err := freePorts([]int{8123, 0, 0, 0})
+	ports, err := freePorts([]int{8123, 0, 0, 0}, map[int]bool{})
 	require.NoError(t, err)
 	assert.Equal(t, 8123, ports[0])
 	seen := map[int]bool{}

@@ -57,6 +57,9 @@ type System struct {
 	// it gives apps without one of their own, and its name registry.
 	stateDir string
 	config   string
+	// handedOut holds every port given to a child, so that no two children of
+	// the system are given the same one before either has bound it.
+	handedOut map[int]bool
 }
 
 // Instance is one running app process with its sidecar (or a sidecar alone, for
@@ -430,17 +433,28 @@ func (s *System) ports(a resolved, extra bool) ([]int, error) {
 	if p, ok := s.opts.Ports[a.AppID]; ok && !extra {
 		want[0] = p
 	}
-	return freePorts(want)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.handedOut == nil {
+		s.handedOut = map[int]bool{}
+	}
+	ports, err := freePorts(want, s.handedOut)
+	for _, p := range ports {
+		s.handedOut[p] = true
+	}
+	return ports, err
 }
 
-// freePorts fills every zero in want with a port nothing listens on. The
-// listeners stay open until all are chosen, so no port is handed out twice.
+// freePorts fills every zero in want with a port nothing listens on and that is
+// not in taken. The listeners stay open until all are chosen, so no port is
+// handed out twice in one call; taken carries the ports of earlier calls, whose
+// children may not have bound them yet.
 //
 // The ports come from below the kernel's ephemeral range, not from port 0:
 // between the choice and the child's bind, a port of the ephemeral range can be
 // taken as the source port of any outgoing connection, and on a busy machine one
 // is (a sidecar then fails with "address already in use").
-func freePorts(want []int) ([]int, error) {
+func freePorts(want []int, taken map[int]bool) ([]int, error) {
 	out := make([]int, len(want))
 	var open []net.Listener
 	defer func() {
@@ -455,11 +469,14 @@ func freePorts(want []int) ([]int, error) {
 			continue
 		}
 		var l net.Listener
-		var err error
+		err := fmt.Errorf("no free port in %d-%d", lo, hi)
 		for try := 0; try < 200; try++ {
+			p := lo + rand.IntN(hi-lo)
+			if taken[p] {
+				continue
+			}
 			// The children listen on every interface, so the probe does too.
-			l, err = net.Listen("tcp", fmt.Sprintf(":%d", lo+rand.IntN(hi-lo)))
-			if err == nil {
+			if l, err = net.Listen("tcp", fmt.Sprintf(":%d", p)); err == nil {
 				break
 			}
 		}
