@@ -31,6 +31,9 @@ type Config struct {
 	AppID    string // APP_ID: its Dapr app-id, which also names its dead-letter topic
 	Store    string // STATE_STORE: the state store component it keeps its state in
 	DaprGRPC int    // DAPR_GRPC_PORT: the sidecar's gRPC API
+	// DAPR_CONNECT_TIMEOUT: how long the service keeps trying to reach its
+	// sidecar at start-up, which may come up after it.
+	ConnectWait time.Duration
 }
 
 // Defaults are a service's own values for what the environment leaves unset.
@@ -41,7 +44,8 @@ type Defaults struct {
 }
 
 // LoadConfig reads the configuration from getenv, with def for what is unset. A
-// port that is not one is an error.
+// port that is not one, or a timeout that is not a positive duration, is an
+// error.
 func LoadConfig(getenv func(string) string, def Defaults) (Config, error) {
 	c := Config{AppID: getenv("APP_ID"), Store: getenv("STATE_STORE")}
 	if c.AppID == "" {
@@ -57,8 +61,14 @@ func LoadConfig(getenv func(string) string, def Defaults) (Config, error) {
 	if c.DaprGRPC, err = httpx.Port(getenv, "DAPR_GRPC_PORT", defaultDaprGRPC); err != nil {
 		return c, err
 	}
+	if c.ConnectWait, err = httpx.Duration(getenv, "DAPR_CONNECT_TIMEOUT", defaultConnectWait); err != nil {
+		return c, err
+	}
 	return c, nil
 }
+
+// defaultConnectWait is how long a service waits for its sidecar by default.
+const defaultConnectWait = time.Minute
 
 // App is a started service: its configuration, its logger, the id of this
 // instance and the client of its sidecar.
@@ -76,19 +86,48 @@ func Start(ctx context.Context, getenv func(string) string, def Defaults) (*App,
 	if err != nil {
 		return nil, err
 	}
+	return Connect(ctx, getenv, cfg, nil)
+}
+
+// Connect is Start for a service that reads configuration of its own beside
+// cfg: it logs cfg with extra (key-value pairs, as slog takes them) and
+// connects to the sidecar.
+func Connect(ctx context.Context, getenv func(string) string, cfg Config, extra []any) (*App, error) {
 	log := httpx.NewLogger(getenv, cfg.AppID)
 	instance := httpx.InstanceID(getenv)
-	log.Info("config", "port", cfg.Port, "appId", cfg.AppID, "store", cfg.Store,
-		"daprGrpcPort", cfg.DaprGRPC, "instance", instance)
+	log.Info("config", append([]any{"port", cfg.Port, "appId", cfg.AppID, "store", cfg.Store,
+		"daprGrpcPort", cfg.DaprGRPC, "instance", instance}, extra...)...)
 
 	// The SDK logs its own start-up line in plain text; route it through the JSON
 	// logger so that every line the service prints is JSON.
 	client.SetLogger(slog.NewLogLogger(log.Handler(), slog.LevelInfo))
-	dapr, err := client.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPC))
+	dapr, err := connect(ctx, log, fmt.Sprintf("127.0.0.1:%d", cfg.DaprGRPC), cfg.ConnectWait)
 	if err != nil {
-		return nil, fmt.Errorf("connect to the sidecar: %w", err)
+		return nil, err
 	}
 	return &App{Config: cfg, Log: log, Instance: instance, Dapr: dapr}, nil
+}
+
+// connect dials the sidecar, trying again until wait has passed: the runner,
+// like `dapr run`, starts the sidecar and the app together, and the sidecar's
+// gRPC API may not listen yet when the app starts.
+func connect(ctx context.Context, log *slog.Logger, addr string, wait time.Duration) (client.Client, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := client.NewClientWithAddressContext(ctx, addr)
+		if err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("connect to the sidecar at %s: %w", addr, err)
+		}
+		log.Warn("dapr sidecar not reachable yet; retrying", "addr", addr, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to the sidecar at %s: %w", addr, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // Close closes the connection to the sidecar.

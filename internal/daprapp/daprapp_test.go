@@ -19,12 +19,13 @@ var shop = Defaults{AppID: "shop", Store: "shop-store", Port: 8089}
 func TestLoadConfig(t *testing.T) {
 	cfg, err := LoadConfig(func(string) string { return "" }, shop)
 	require.NoError(t, err)
-	assert.Equal(t, Config{Port: 8089, AppID: "shop", Store: "shop-store", DaprGRPC: 50001}, cfg)
+	assert.Equal(t, Config{Port: 8089, AppID: "shop", Store: "shop-store", DaprGRPC: 50001, ConnectWait: time.Minute}, cfg)
 
-	env := map[string]string{"APP_PORT": "9000", "APP_ID": "other-shop", "STATE_STORE": "other", "DAPR_GRPC_PORT": "50003"}
+	env := map[string]string{"APP_PORT": "9000", "APP_ID": "other-shop", "STATE_STORE": "other", "DAPR_GRPC_PORT": "50003",
+		"DAPR_CONNECT_TIMEOUT": "3s"}
 	cfg, err = LoadConfig(func(k string) string { return env[k] }, shop)
 	require.NoError(t, err)
-	assert.Equal(t, Config{Port: 9000, AppID: "other-shop", Store: "other", DaprGRPC: 50003}, cfg)
+	assert.Equal(t, Config{Port: 9000, AppID: "other-shop", Store: "other", DaprGRPC: 50003, ConnectWait: 3 * time.Second}, cfg)
 }
 
 // closedPort returns a local port that nothing listens on.
@@ -47,6 +48,7 @@ func TestStartFails(t *testing.T) {
 		{"negative app port", map[string]string{"APP_PORT": "-1"}, `APP_PORT="-1" is not a port`},
 		{"bad sidecar port", map[string]string{"DAPR_GRPC_PORT": "70000"}, `DAPR_GRPC_PORT="70000" is not a port`},
 		{"sidecar port not a number", map[string]string{"DAPR_GRPC_PORT": "x"}, `DAPR_GRPC_PORT="x" is not a port`},
+		{"bad connect timeout", map[string]string{"DAPR_CONNECT_TIMEOUT": "soon"}, "DAPR_CONNECT_TIMEOUT"},
 		{"no sidecar", map[string]string{"DAPR_GRPC_PORT": closedPort(t), "LOG_LEVEL": "error"}, "connect to the sidecar"},
 	}
 	for _, tt := range tests {

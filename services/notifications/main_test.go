@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,7 @@ import (
 func TestStart(t *testing.T) {
 	cfg, err := daprapp.LoadConfig(func(string) string { return "" }, defaults)
 	require.NoError(t, err)
-	assert.Equal(t, daprapp.Config{Port: 8085, AppID: "notifications", Store: "notifications-store", DaprGRPC: 50001}, cfg)
+	assert.Equal(t, daprapp.Config{Port: 8085, AppID: "notifications", Store: "notifications-store", DaprGRPC: 50001, ConnectWait: time.Minute}, cfg)
 
 	getenv := func(k string) string { return map[string]string{"APP_PORT": "-1"}[k] }
 	assert.ErrorContains(t, run(context.Background(), nil, getenv, io.Discard, io.Discard), `APP_PORT="-1" is not a port`)

@@ -8,14 +8,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/dapr/go-sdk/client"
-
+	"github.com/daprshop/daprshop/internal/daprapp"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/keylock"
@@ -30,17 +28,15 @@ func main() {
 	}
 }
 
-// config is the orders service's configuration, read once from the environment.
-type config struct {
-	port        int
-	daprGRPC    int
-	connectWait time.Duration
+// defaults are the orders service's own values for what the environment leaves
+// unset.
+var defaults = daprapp.Defaults{AppID: "orders", Store: events.StoreOrders, Port: 8082}
 
-	// appID names this app; its dead-letter topic is derived from it.
-	appID string
-	// store is the outbox-enabled state store that holds orders, the customer
-	// index and the idempotency claims.
-	store string
+// config is the orders service's configuration, read once from the environment:
+// what every daprshop service reads, with Store the outbox-enabled state store
+// that holds orders, the customer index and the idempotency claims, and its own.
+type config struct {
+	daprapp.Config
 	// catalogAppID is the app-id the orders are priced by.
 	catalogAppID string
 	// catalogTimeout bounds one pricing call.
@@ -53,29 +49,13 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	c := config{
-		appID:        getenv("APP_ID"),
-		store:        getenv("STATE_STORE"),
-		catalogAppID: getenv("CATALOG_APP_ID"),
-	}
-	if c.appID == "" {
-		c.appID = "orders"
-	}
-	if c.store == "" {
-		c.store = events.StoreOrders
-	}
-	if c.catalogAppID == "" {
-		c.catalogAppID = "catalog"
-	}
+	var c config
 	var err error
-	if c.port, err = httpx.Port(getenv, "APP_PORT", 8082); err != nil {
+	if c.Config, err = daprapp.LoadConfig(getenv, defaults); err != nil {
 		return c, err
 	}
-	if c.daprGRPC, err = httpx.Port(getenv, "DAPR_GRPC_PORT", 50001); err != nil {
-		return c, err
-	}
-	if c.connectWait, err = httpx.Duration(getenv, "DAPR_CONNECT_TIMEOUT", time.Minute); err != nil {
-		return c, err
+	if c.catalogAppID = getenv("CATALOG_APP_ID"); c.catalogAppID == "" {
+		c.catalogAppID = "catalog"
 	}
 	if c.catalogTimeout, err = httpx.Duration(getenv, "CATALOG_TIMEOUT", 3*time.Second); err != nil {
 		return c, err
@@ -90,47 +70,19 @@ func loadConfig(getenv func(string) string) (config, error) {
 }
 
 func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Writer) error {
-	log := httpx.NewLogger(getenv, "orders")
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}
-	instance := httpx.InstanceID(getenv)
-	log.Info("config", "port", cfg.port, "daprGRPCPort", cfg.daprGRPC, "appID", cfg.appID,
-		"store", cfg.store, "catalogAppID", cfg.catalogAppID, "catalogTimeout", cfg.catalogTimeout,
-		"idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval, "instance", instance)
-
-	dapr, err := connect(ctx, log, fmt.Sprintf("127.0.0.1:%d", cfg.daprGRPC), cfg.connectWait)
+	app, err := daprapp.Connect(ctx, getenv, cfg.Config, []any{"catalogAppId", cfg.catalogAppID,
+		"catalogTimeout", cfg.catalogTimeout, "idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval})
 	if err != nil {
 		return err
 	}
-	defer dapr.Close()
+	defer app.Close()
 
 	// One set of locks for the whole process: every write to an order takes the
 	// order's lock, so that no two writes in this instance race on its ETag.
 	locks := keylock.New(1024)
-	h := newServer(log, instance, cfg, dapr, locks, time.Now)
-	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.port), h, 10*time.Second, nil)
-}
-
-// connect dials the sidecar, trying again until wait has passed, because the
-// runner starts the sidecar and the app together and the sidecar's gRPC API may
-// not be listening yet when the app starts.
-func connect(ctx context.Context, log *slog.Logger, addr string, wait time.Duration) (client.Client, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		c, err := client.NewClientWithAddressContext(ctx, addr)
-		if err == nil {
-			return c, nil
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return nil, fmt.Errorf("connect to the dapr sidecar at %s: %w", addr, err)
-		}
-		log.Warn("dapr sidecar not reachable yet; retrying", "addr", addr, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to the dapr sidecar at %s: %w", addr, ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
+	return app.Serve(ctx, newServer(app.Log, app.Instance, cfg, app.Dapr, locks, time.Now))
 }

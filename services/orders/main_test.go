@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/daprshop/daprshop/internal/daprapp"
 	"github.com/daprshop/daprshop/internal/events"
 )
 
@@ -21,9 +22,10 @@ func TestLoadConfig(t *testing.T) {
 		cfg, err := loadConfig(envOf(nil))
 		require.NoError(t, err)
 		assert.Equal(t, config{
-			port: 8082, daprGRPC: 50001, connectWait: time.Minute,
-			appID: "orders", store: events.StoreOrders, catalogAppID: "catalog",
-			catalogTimeout: 3 * time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
+			Config: daprapp.Config{
+				Port: 8082, DaprGRPC: 50001, ConnectWait: time.Minute, AppID: "orders", Store: events.StoreOrders,
+			},
+			catalogAppID: "catalog", catalogTimeout: 3 * time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
 		}, cfg)
 	})
 	t.Run("overrides", func(t *testing.T) {
@@ -34,9 +36,10 @@ func TestLoadConfig(t *testing.T) {
 		}))
 		require.NoError(t, err)
 		assert.Equal(t, config{
-			port: 9000, daprGRPC: 50099, connectWait: 3 * time.Second,
-			appID: "orders-b", store: "other-store", catalogAppID: "catalog-b",
-			catalogTimeout: 2 * time.Second, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
+			Config: daprapp.Config{
+				Port: 9000, DaprGRPC: 50099, ConnectWait: 3 * time.Second, AppID: "orders-b", Store: "other-store",
+			},
+			catalogAppID: "catalog-b", catalogTimeout: 2 * time.Second, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
 		}, cfg)
 	})
 
@@ -69,5 +72,5 @@ func TestRunStopsWhenTheSidecarNeverAnswers(t *testing.T) {
 	defer cancel()
 	// Port 1 on loopback is closed, so the dial can only end by the context.
 	err := run(ctx, nil, envOf(map[string]string{"DAPR_GRPC_PORT": "1", "APP_PORT": "0", "LOG_LEVEL": "error"}), io.Discard, io.Discard)
-	assert.ErrorContains(t, err, "connect to the dapr sidecar")
+	assert.ErrorContains(t, err, "connect to the sidecar")
 }

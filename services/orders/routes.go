@@ -30,7 +30,7 @@ func addRoutes(r *mux.Router, log *slog.Logger, cfg config, svc *orders, dead *d
 	r.HandleFunc("/", handleListOrders(log, svc)).Methods(http.MethodGet)
 	r.HandleFunc("/{id}", handleGetOrder(log, svc)).Methods(http.MethodGet)
 
-	r.HandleFunc("/dapr/subscribe", handleSubscribe(cfg.appID)).Methods(http.MethodGet)
+	r.HandleFunc("/dapr/subscribe", handleSubscribe(cfg.AppID)).Methods(http.MethodGet)
 	r.HandleFunc(pathStockReserved, handleOutcome(log, svc, events.StockReserved)).Methods(http.MethodPost)
 	r.HandleFunc(pathStockRejected, handleOutcome(log, svc, events.StockRejected)).Methods(http.MethodPost)
 	r.HandleFunc(pathPaymentSucceeded, handleOutcome(log, svc, events.PaymentSucceeded)).Methods(http.MethodPost)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/daprshop/daprshop/internal/daprapp"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/keylock"
@@ -28,8 +29,7 @@ type testEnv struct {
 
 func testConfig() config {
 	return config{
-		appID:          "orders",
-		store:          events.StoreOrders,
+		Config:         daprapp.Config{AppID: "orders", Store: events.StoreOrders},
 		catalogAppID:   "catalog",
 		catalogTimeout: time.Second,
 		claimWait:      100 * time.Millisecond,

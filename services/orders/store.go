@@ -51,7 +51,7 @@ var firstWrite = client.WithConcurrency(client.StateConcurrencyFirstWrite)
 // readOrder reads an order and its ETag. found is false when there is no such
 // order.
 func (s *orders) readOrder(ctx context.Context, orderID string) (o order, etag string, found bool, err error) {
-	item, err := s.dapr.GetState(ctx, s.cfg.store, orderKey(orderID), nil)
+	item, err := s.dapr.GetState(ctx, s.cfg.Store, orderKey(orderID), nil)
 	if err != nil {
 		return o, "", false, fmt.Errorf("read order %s: %w", orderID, err)
 	}
@@ -96,7 +96,7 @@ func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) erro
 		{Type: client.StateOperationTypeUpsert, Item: stored},
 		{Type: client.StateOperationTypeUpsert, Item: projection},
 	}
-	if err := s.dapr.ExecuteStateTransaction(ctx, s.cfg.store, nil, ops); err != nil {
+	if err := s.dapr.ExecuteStateTransaction(ctx, s.cfg.Store, nil, ops); err != nil {
 		return fmt.Errorf("save order %s with event %s: %w", o.ID, typ, err)
 	}
 	return nil
@@ -109,7 +109,7 @@ func (s *orders) saveOrder(ctx context.Context, o order, etag string) error {
 	if err != nil {
 		return fmt.Errorf("encode order %s: %w", o.ID, err)
 	}
-	if err := s.dapr.SaveStateWithETag(ctx, s.cfg.store, orderKey(o.ID), value, etag, nil, firstWrite,
+	if err := s.dapr.SaveStateWithETag(ctx, s.cfg.Store, orderKey(o.ID), value, etag, nil, firstWrite,
 		client.WithConsistency(client.StateConsistencyStrong)); err != nil {
 		return fmt.Errorf("save order %s: %w", o.ID, err)
 	}
@@ -135,9 +135,9 @@ func (s *orders) addToIndex(ctx context.Context, customerID, orderID string) err
 			return fmt.Errorf("encode index of customer %s: %w", customerID, err)
 		}
 		if etag == "" {
-			err = s.dapr.SaveState(ctx, s.cfg.store, key, value, nil, firstWrite)
+			err = s.dapr.SaveState(ctx, s.cfg.Store, key, value, nil, firstWrite)
 		} else {
-			err = s.dapr.SaveStateWithETag(ctx, s.cfg.store, key, value, etag, nil, firstWrite)
+			err = s.dapr.SaveStateWithETag(ctx, s.cfg.Store, key, value, etag, nil, firstWrite)
 		}
 		if err == nil {
 			return nil
@@ -156,7 +156,7 @@ func (s *orders) addToIndex(ctx context.Context, customerID, orderID string) err
 
 // readIndex reads a customer's order ids, oldest first, and the list's ETag.
 func (s *orders) readIndex(ctx context.Context, customerID string) (ids []string, etag string, err error) {
-	item, err := s.dapr.GetState(ctx, s.cfg.store, customerKey(customerID), nil)
+	item, err := s.dapr.GetState(ctx, s.cfg.Store, customerKey(customerID), nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("read index of customer %s: %w", customerID, err)
 	}
@@ -179,7 +179,7 @@ func (s *orders) readOrders(ctx context.Context, ids []string) ([]order, error) 
 	for i, id := range ids {
 		keys[i] = orderKey(id)
 	}
-	items, err := s.dapr.GetBulkState(ctx, s.cfg.store, keys, nil, 8)
+	items, err := s.dapr.GetBulkState(ctx, s.cfg.Store, keys, nil, 8)
 	if err != nil {
 		return nil, fmt.Errorf("read %d orders: %w", len(keys), err)
 	}
@@ -213,7 +213,7 @@ type claim struct {
 // readClaim reads the claim under key and its ETag. found is false when the key
 // has not been claimed.
 func (s *orders) readClaim(ctx context.Context, key string) (c claim, etag string, found bool, err error) {
-	item, err := s.dapr.GetState(ctx, s.cfg.store, key, nil)
+	item, err := s.dapr.GetState(ctx, s.cfg.Store, key, nil)
 	if err != nil {
 		return c, "", false, fmt.Errorf("read claim %s: %w", key, err)
 	}
@@ -234,9 +234,9 @@ func (s *orders) saveClaim(ctx context.Context, key string, c claim, etag string
 		return fmt.Errorf("encode claim: %w", err)
 	}
 	if etag == "" {
-		err = s.dapr.SaveState(ctx, s.cfg.store, key, value, nil, firstWrite)
+		err = s.dapr.SaveState(ctx, s.cfg.Store, key, value, nil, firstWrite)
 	} else {
-		err = s.dapr.SaveStateWithETag(ctx, s.cfg.store, key, value, etag, nil, firstWrite)
+		err = s.dapr.SaveStateWithETag(ctx, s.cfg.Store, key, value, etag, nil, firstWrite)
 	}
 	if err != nil {
 		return fmt.Errorf("save claim %s: %w", key, err)
