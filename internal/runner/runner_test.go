@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 func write(t *testing.T, dir, name, body string) string {
@@ -105,4 +106,62 @@ func TestPrefixWriterKeepsLinesWhole(t *testing.T) {
 	_, _ = w.Write([]byte("one\ntw"))
 	_, _ = w.Write([]byte("o\n"))
 	assert.Equal(t, "== app == one\n== app == two\n", out.String())
+}
+
+func TestSystemConfigAddsTheSystemsNameResolution(t *testing.T) {
+	dir := t.TempDir()
+	registry := filepath.Join(dir, "names.db")
+	own := write(t, dir, "config.yaml", `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: shop
+spec:
+  metric:
+    enabled: false
+`)
+	mdns := write(t, dir, "mdns.yaml", `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: mdns
+spec:
+  nameResolution:
+    component: mdns
+`)
+
+	type config struct {
+		Metadata struct{ Name string }
+		Spec     struct {
+			Metric         map[string]any `yaml:"metric"`
+			NameResolution struct {
+				Component     string
+				Configuration map[string]any
+			} `yaml:"nameResolution"`
+		}
+	}
+	read := func(src string) config {
+		t.Helper()
+		b, err := systemConfig(src, registry)
+		require.NoError(t, err)
+		var c config
+		require.NoError(t, yaml.Unmarshal(b, &c))
+		return c
+	}
+
+	none := read("")
+	assert.Equal(t, "sqlite", none.Spec.NameResolution.Component)
+	assert.Equal(t, registry, none.Spec.NameResolution.Configuration["connectionString"])
+
+	shop := read(own)
+	assert.Equal(t, "shop", shop.Metadata.Name)
+	assert.Equal(t, map[string]any{"enabled": false}, shop.Spec.Metric, "the file's own settings are kept")
+	assert.Equal(t, "sqlite", shop.Spec.NameResolution.Component)
+	assert.Equal(t, registry, shop.Spec.NameResolution.Configuration["connectionString"])
+
+	assert.Equal(t, "mdns", read(mdns).Spec.NameResolution.Component, "a configuration that names its resolver keeps it")
+
+	_, err := systemConfig(filepath.Join(dir, "missing.yaml"), registry)
+	assert.ErrorContains(t, err, "configFilePath")
+	bad := write(t, dir, "bad.yaml", "spec: [")
+	_, err = systemConfig(bad, registry)
+	assert.ErrorContains(t, err, "bad.yaml")
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Options say how to start a system.
@@ -53,10 +55,12 @@ type System struct {
 	mu        sync.Mutex
 	instances map[string][]*Instance
 	stamp     string
-	// stateDir holds what belongs to this system alone: the Dapr configuration
-	// it gives apps without one of their own, and its name registry.
+	// stateDir holds what belongs to this system alone: the Dapr
+	// configurations it gives the sidecars, and its name registry.
 	stateDir string
-	config   string
+	// configs maps each configFilePath of the template ("" for none) to the
+	// system's copy of it, with the system's name resolution.
+	configs map[string]string
 	// handedOut holds every port given to a child, so that no two children of
 	// the system are given the same one before either has bound it.
 	handedOut map[int]bool
@@ -84,6 +88,9 @@ func (i *Instance) DaprURL() string { return fmt.Sprintf("http://127.0.0.1:%d", 
 
 // AppURL is the base URL of the app itself.
 func (i *Instance) AppURL() string { return fmt.Sprintf("http://127.0.0.1:%d", i.AppPort) }
+
+// SidecarLog returns the last n lines of the sidecar's output.
+func (i *Instance) SidecarLog(n int) string { return i.daprd.tail(n) }
 
 // Start builds the apps, starts every app with its sidecar and waits until all
 // of them are healthy. On any failure it stops what it started and returns an
@@ -131,7 +138,7 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	if err := s.checkServers(); err != nil {
 		return nil, err
 	}
-	if err := s.writeConfig(); err != nil {
+	if err := s.writeConfigs(); err != nil {
 		return nil, err
 	}
 	if err := s.build(ctx); err != nil {
@@ -160,29 +167,31 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 	return s, nil
 }
 
-// nameResolutionConfig is the Dapr configuration the runner gives apps that name
-// none: name resolution through a SQLite file of this system's own. mDNS, the
+// nameResolution is the name resolution the runner gives every sidecar whose
+// configuration names none: a SQLite file of this system's own. mDNS, the
 // self-hosted default, is machine-wide: two systems on one machine would resolve
 // each other's instances of an app-id, and a test system would call the apps of a
 // `make run` in progress.
-const nameResolutionConfig = `apiVersion: dapr.io/v1alpha1
-kind: Configuration
-metadata:
-  name: daprshop-local
-spec:
-  nameResolution:
-    component: sqlite
-    configuration:
-      connectionString: %q
-      # An instance that dies without leaving is forgotten after updateInterval;
-      # the timeouts are generous for a loaded two-core machine, where a
-      # registration that times out makes the sidecar fail its start.
-      updateInterval: 5s
-      timeout: 2s
-      busyTimeout: 1500ms
-`
+func nameResolution(registry string) map[string]any {
+	return map[string]any{
+		"component": "sqlite",
+		"configuration": map[string]any{
+			"connectionString": registry,
+			// An instance that dies without leaving is forgotten after
+			// updateInterval; the timeouts are generous for a loaded two-core
+			// machine, where a registration that times out makes the sidecar
+			// fail its start.
+			"updateInterval": "5s",
+			"timeout":        "2s",
+			"busyTimeout":    "1500ms",
+		},
+	}
+}
 
-func (s *System) writeConfig() error {
+// writeConfigs gives every Dapr configuration the apps name (configFilePath,
+// or none) a copy of its own in the system's state directory, with this
+// system's name resolution added where the configuration has none.
+func (s *System) writeConfigs() error {
 	base := filepath.Join(filepath.Dir(s.opts.Template), ".dapr")
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return err
@@ -192,9 +201,52 @@ func (s *System) writeConfig() error {
 		return err
 	}
 	s.stateDir = dir
-	s.config = filepath.Join(dir, "config.yaml")
-	body := fmt.Sprintf(nameResolutionConfig, filepath.Join(dir, "names.db"))
-	return os.WriteFile(s.config, []byte(body), 0o644)
+	s.configs = map[string]string{}
+	for _, id := range s.order {
+		src := s.apps[id].ConfigFilePath
+		if _, ok := s.configs[src]; ok {
+			continue
+		}
+		body, err := systemConfig(src, filepath.Join(dir, "names.db"))
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", len(s.configs)))
+		if err := os.WriteFile(dst, body, 0o644); err != nil {
+			return err
+		}
+		s.configs[src] = dst
+	}
+	return nil
+}
+
+// systemConfig returns the Dapr configuration in file src ("" for an empty one),
+// with name resolution through registry unless it names its own.
+func systemConfig(src, registry string) ([]byte, error) {
+	conf := map[string]any{
+		"apiVersion": "dapr.io/v1alpha1",
+		"kind":       "Configuration",
+		"metadata":   map[string]any{"name": "daprshop-local"},
+	}
+	if src != "" {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, fmt.Errorf("configFilePath: %w", err)
+		}
+		conf = map[string]any{}
+		if err := yaml.Unmarshal(b, &conf); err != nil {
+			return nil, fmt.Errorf("configFilePath %s: %w", src, err)
+		}
+	}
+	spec, _ := conf["spec"].(map[string]any)
+	if spec == nil {
+		spec = map[string]any{}
+		conf["spec"] = spec
+	}
+	if _, ok := spec["nameResolution"]; !ok {
+		spec["nameResolution"] = nameResolution(registry)
+	}
+	return yaml.Marshal(conf)
 }
 
 // build compiles every app whose command is `go run .` (the form that keeps
@@ -273,9 +325,11 @@ func (s *System) StartInstance(ctx context.Context, appID string) (*Instance, er
 // StartSidecar starts a sidecar alone for an app the caller serves on appPort
 // under appID, with the system's resources, and waits until it is healthy.
 func (s *System) StartSidecar(ctx context.Context, appID string, appPort int) (*Instance, error) {
-	// The sidecar loads the same resources as the template's first app.
+	// The sidecar loads the same resources and configuration as the
+	// template's first app.
 	base := s.apps[s.order[0]]
 	a := resolved{resources: base.resources}
+	a.ConfigFilePath = base.ConfigFilePath
 	a.AppID = appID
 	a.AppProtocol = "http"
 	a.LogLevel = base.LogLevel
@@ -363,11 +417,7 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	for _, r := range a.resources {
 		daprdArgs = append(daprdArgs, "--resources-path", r)
 	}
-	if a.ConfigFilePath != "" {
-		daprdArgs = append(daprdArgs, "--config", a.ConfigFilePath)
-	} else {
-		daprdArgs = append(daprdArgs, "--config", s.config)
-	}
+	daprdArgs = append(daprdArgs, "--config", s.configs[a.ConfigFilePath])
 	if a.AppHealthCheckPath != "" && (a.EnableAppHealthCheck == nil || *a.EnableAppHealthCheck) {
 		daprdArgs = append(daprdArgs, "--enable-app-health-check", "--app-health-check-path", a.AppHealthCheckPath,
 			"--app-health-probe-interval", "1", "--app-health-threshold", "2")
