@@ -8,6 +8,8 @@ DAPR_VERSION   := 1.14.0
 STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN            := $(CURDIR)/bin
 DAPRD          := $(BIN)/daprd
+DAPRD_SRC      := $(BIN)/daprd-src
+DAPRD_PATCHES  := $(shell find tools/daprd/_dapr -type f)
 # COMPONENTS picks a component set: `components` (Redis, the default) or a folder
 # under components/, for example COMPONENTS=postgres-rabbitmq.
 COMPONENTS     ?= components
@@ -36,7 +38,7 @@ IMAGES    := gateway:8080 hello:8888 catalog:8081 orders:8082 inventory:8083 pay
 IMAGE_TAG ?= dev
 DOCKER    ?= docker
 
-.PHONY: help run test unit e2e lint fmt clean daprd check-go images deploy-check bench bench-check
+.PHONY: help run test unit e2e lint fmt clean daprd daprd-patches check-go images deploy-check bench bench-check
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -49,7 +51,7 @@ run: check-go ## start the whole system from dapr.yaml and print the gateway's a
 	go build -o $(BIN)/run ./tools/run && \
 	exec $(BIN)/run -f dapr.yaml -daprd $(DAPRD) -port $(GATEWAY_PORT) $(if $(RESOURCES),-resources $(RESOURCES))
 
-test: check-go daprd lint unit deploy-check bench-check e2e ## vet, staticcheck, unit tests with -race, Kubernetes manifests, end-to-end tests on real sidecars
+test: check-go daprd lint unit daprd-patches deploy-check bench-check e2e ## vet, staticcheck, unit tests with -race, Kubernetes manifests, end-to-end tests on real sidecars
 
 unit: ## unit tests with the race detector (no sidecar)
 	go test -race -count=1 ./internal/... ./services/... ./tools/...
@@ -102,10 +104,17 @@ daprd: $(DAPRD) ## build the pinned daprd (only when missing or when the pin cha
 
 # daprd is rebuilt when the tools module that pins it changes. Stable components
 # only: Redis, PostgreSQL, MySQL, SQLite, in-memory; Redis, RabbitMQ, MQTT, Kafka.
-$(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go
+# tools/daprd/_dapr/ holds daprshop's changes to the pinned Dapr (see
+# tools/daprd/main.go), built from a patched copy of the module (patch.sh).
+$(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/patch.sh $(DAPRD_PATCHES)
 	@echo "building daprd $(DAPR_VERSION) (a few minutes the first time)"
-	cd tools/daprd && go build -tags stablecomponents -trimpath \
+	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go build -modfile $(DAPRD_SRC)/daprd.mod \
+		-tags stablecomponents -trimpath \
 		-ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(DAPR_VERSION)" -o $(DAPRD) .
+
+daprd-patches: ## test daprshop's changes to the pinned Dapr, with Dapr's own tests of the package
+	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go test -modfile $(DAPRD_SRC)/daprd.mod \
+		-count=1 -run 'Outbox|Relay|SubscribeToInternalTopics|PublishInternal' github.com/dapr/dapr/pkg/runtime/pubsub
 	@test "$$($(DAPRD) --version)" = "$(DAPR_VERSION)" || { echo "daprd --version is not $(DAPR_VERSION)"; exit 1; }
 
 $(BIN)/staticcheck:

@@ -64,12 +64,22 @@ func (s *orders) readOrder(ctx context.Context, orderID string) (o order, etag s
 	return o, item.Etag, true, nil
 }
 
+// outboxCommitTimeout bounds an outbox transaction (see writeOrder).
+const outboxCommitTimeout = 5 * time.Second
+
 // writeOrder saves o and publishes the event of type typ that announces it, in
 // one outbox transaction. etag is the ETag o was read with, or empty for a new
 // order. The transaction holds exactly one stored upsert, because Dapr publishes
 // one message per stored upsert, and the projection comes last, because daprd
 // 1.14 drops projections from the op list while ranging over it.
 func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) error {
+	// daprd publishes the event to its relay before it runs the transaction, and
+	// the relay drops the event of a transaction whose marker it has not found
+	// after about 11 s (outboxDiscardWhenMissingState): a transaction must have
+	// committed or failed well before then. The deadline reaches the store
+	// through the sidecar.
+	ctx, cancel := context.WithTimeout(ctx, outboxCommitTimeout)
+	defer cancel()
 	value, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("encode order %s: %w", o.ID, err)

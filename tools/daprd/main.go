@@ -6,6 +6,23 @@
 // instances in a file of its own, so that two systems on one machine (a `make
 // run` and a `make test`) never resolve each other's apps, as they would through
 // machine-wide mDNS.
+//
+// It also carries daprshop's changes to Dapr itself, under _dapr/ (a folder the go
+// command ignores), in the layout of the github.com/dapr/dapr module: a
+// <file>.patch changes that file of the module, a .go file is added beside Dapr's
+// (the tests of a change). patch.sh applies them to a copy of the module, which
+// the build uses in its place (`make daprd`; `make daprd-patches` runs the tests),
+// so the module cache is never written to. There is one:
+//
+//   - pkg/runtime/pubsub/outbox.go: the transactional outbox's relay retried its
+//     check of the outbox state with a backoff.ExponentialBackOff that had no Stop,
+//     so once MaxElapsedTime had passed, backoff.Retry read the zero delay as "retry
+//     now": a message whose transaction failed (an ETag conflict) was checked
+//     against the store in a tight loop, forever (thousands of reads a second per
+//     message, a sidecar's whole core under load). The relay now gives up after
+//     its ten seconds and rejects the message, and outboxDiscardWhenMissingState
+//     drops it only when the store answered that the state is not there, never
+//     when the store failed to answer.
 package main
 
 import (
