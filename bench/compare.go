@@ -101,6 +101,11 @@ func compareOnce(ctx context.Context, cfg config, v variant, round int, rawDir s
 	c := comparison{Variant: v.Name, Round: round}
 	vcfg := cfg
 	vcfg.root = v.Root
+	// A tree that has built its own daprd (bin/daprd) runs on it, so that a
+	// change to tools/daprd is measured like any other.
+	if own := filepath.Join(v.Root, "bin", "daprd"); fileExists(own) {
+		vcfg.daprd = own
+	}
 	logf("round %d: %s (%s)", round, v.Name, v.Root)
 	sys, err := startSystem(ctx, vcfg, filepath.Join(rawDir, fmt.Sprintf("system-%s-%d.log", v.Name, round)))
 	if err != nil {
@@ -193,4 +198,9 @@ func compareMarkdown(cfg config, all []comparison) string {
 		}
 	}
 	return b.String()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
