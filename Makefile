@@ -9,7 +9,7 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN            := $(CURDIR)/bin
 DAPRD          := $(BIN)/daprd
 DAPRD_SRC      := $(BIN)/daprd-src
-DAPRD_PATCHES  := $(shell find tools/daprd/_dapr -type f)
+DAPRD_PATCHES  := $(shell find tools/daprd/_patches -type f)
 # COMPONENTS picks a component set: `components` (Redis, the default) or a folder
 # under components/, for example COMPONENTS=postgres-rabbitmq.
 COMPONENTS     ?= components
@@ -104,18 +104,20 @@ daprd: $(DAPRD) ## build the pinned daprd (only when missing or when the pin cha
 
 # daprd is rebuilt when the tools module that pins it changes. Stable components
 # only: Redis, PostgreSQL, MySQL, SQLite, in-memory; Redis, RabbitMQ, MQTT, Kafka.
-# tools/daprd/_dapr/ holds daprshop's changes to the pinned Dapr (see
-# tools/daprd/main.go), built from a patched copy of the module (patch.sh).
+# tools/daprd/_patches/ holds daprshop's changes to the pinned Dapr (see
+# tools/daprd/main.go), built from patched copies of its modules (patch.sh).
 $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/patch.sh $(DAPRD_PATCHES)
 	@echo "building daprd $(DAPR_VERSION) (a few minutes the first time)"
 	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go build -modfile $(DAPRD_SRC)/daprd.mod \
 		-tags stablecomponents -trimpath \
 		-ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(DAPR_VERSION)" -o $(DAPRD) .
-
-daprd-patches: ## test daprshop's changes to the pinned Dapr, with Dapr's own tests of the package
-	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go test -modfile $(DAPRD_SRC)/daprd.mod \
-		-count=1 -run 'Outbox|Relay|SubscribeToInternalTopics|PublishInternal' github.com/dapr/dapr/pkg/runtime/pubsub
 	@test "$$($(DAPRD) --version)" = "$(DAPR_VERSION)" || { echo "daprd --version is not $(DAPR_VERSION)"; exit 1; }
+
+daprd-patches: ## test daprshop's changes to the pinned Dapr, with Dapr's own tests of the packages
+	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && \
+		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 github.com/dapr/components-contrib/pubsub/redis && \
+		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 -run 'Outbox|Relay|SubscribeToInternalTopics|PublishInternal' \
+			github.com/dapr/dapr/pkg/runtime/pubsub
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install $(STATICCHECK)

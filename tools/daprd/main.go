@@ -7,14 +7,14 @@
 // run` and a `make test`) never resolve each other's apps, as they would through
 // machine-wide mDNS.
 //
-// It also carries daprshop's changes to Dapr itself, under _dapr/ (a folder the go
-// command ignores), in the layout of the github.com/dapr/dapr module: a
-// <file>.patch changes that file of the module, a .go file is added beside Dapr's
-// (the tests of a change). patch.sh applies them to a copy of the module, which
-// the build uses in its place (`make daprd`; `make daprd-patches` runs the tests),
-// so the module cache is never written to. There is one:
+// It also carries daprshop's changes to Dapr itself, under _patches/<name> (a folder
+// the go command ignores) for the module github.com/dapr/<name>, in the module's
+// layout: a <file>.patch changes that file of the module, a .go file is added
+// beside Dapr's (the tests of a change). patch.sh applies them to copies of the
+// modules, which the build uses in their place (`make daprd`; `make daprd-patches`
+// runs the tests), so the module cache is never written to. There are two:
 //
-//   - pkg/runtime/pubsub/outbox.go: the transactional outbox's relay retried its
+//   - dapr pkg/runtime/pubsub/outbox.go: the transactional outbox's relay retried its
 //     check of the outbox state with a backoff.ExponentialBackOff that had no Stop,
 //     so once MaxElapsedTime had passed, backoff.Retry read the zero delay as "retry
 //     now": a message whose transaction failed (an ETag conflict) was checked
@@ -23,6 +23,18 @@
 //     its ten seconds and rejects the message, and outboxDiscardWhenMissingState
 //     drops it only when the store answered that the state is not there, never
 //     when the store failed to answer.
+//   - components-contrib pubsub/redis/redis.go: with readTimeout unset (the
+//     default), a subscription read with XREADGROUP BLOCK 0, which waits forever
+//     and does not see its context canceled. Dapr stops an app's subscriptions
+//     while the app is unhealthy, so every time an overloaded app's health check
+//     flapped, each subscription to a quiet stream kept a pooled connection
+//     blocked; after a few flaps the pool (ten per CPU) was gone and the sidecar
+//     could neither read, acknowledge nor publish, for good (seen in the bench:
+//     all twenty of orders' connections blocked for minutes, its orders stuck).
+//     The read now blocks for two seconds at most, and the nil answer of a read
+//     that waited its time out is no longer logged as an error. (Setting
+//     readTimeout instead races the read's own deadline: an i/o timeout error
+//     and a new connection every readTimeout, for every quiet stream.)
 package main
 
 import (
