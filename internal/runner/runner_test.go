@@ -27,6 +27,8 @@ func TestLoadTemplateResolvesCommonSettings(t *testing.T) {
 common:
   resourcesPath: ./components
   appHealthCheckPath: /healthz
+  appHealthProbeInterval: 1
+  appHealthThreshold: 2
   env:
     A: common
     B: common
@@ -41,6 +43,8 @@ apps:
     appDirPath: ./two
     resourcesPath: ./other
     appHealthCheckPath: /ready
+    appHealthProbeTimeout: 2000
+    appHealthThreshold: 5
     command: ["./two", "--flag"]
 `)
 	tmpl, err := LoadTemplate(p)
@@ -59,6 +63,11 @@ apps:
 	assert.Equal(t, []string{filepath.Join(dir, "other")}, apps[1].resources)
 	assert.Equal(t, "/ready", apps[1].AppHealthCheckPath)
 	assert.False(t, isGoRun(apps[1].Command))
+
+	assert.Equal(t, []int{1, 0, 2}, []int{apps[0].AppHealthProbeInterval, apps[0].AppHealthProbeTimeout, apps[0].AppHealthThreshold},
+		"the common probe settings; 0 leaves Dapr's default")
+	assert.Equal(t, []int{1, 2000, 5}, []int{apps[1].AppHealthProbeInterval, apps[1].AppHealthProbeTimeout, apps[1].AppHealthThreshold},
+		"an app's own probe settings win")
 }
 
 func TestLoadTemplateRejects(t *testing.T) {

@@ -419,8 +419,19 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	}
 	daprdArgs = append(daprdArgs, "--config", s.configs[a.ConfigFilePath])
 	if a.AppHealthCheckPath != "" && (a.EnableAppHealthCheck == nil || *a.EnableAppHealthCheck) {
-		daprdArgs = append(daprdArgs, "--enable-app-health-check", "--app-health-check-path", a.AppHealthCheckPath,
-			"--app-health-probe-interval", "1", "--app-health-threshold", "2")
+		daprdArgs = append(daprdArgs, "--enable-app-health-check", "--app-health-check-path", a.AppHealthCheckPath)
+		for _, f := range []struct {
+			flag string
+			v    int
+		}{
+			{"--app-health-probe-interval", a.AppHealthProbeInterval},
+			{"--app-health-probe-timeout", a.AppHealthProbeTimeout},
+			{"--app-health-threshold", a.AppHealthThreshold},
+		} {
+			if f.v > 0 {
+				daprdArgs = append(daprdArgs, f.flag, strconv.Itoa(f.v))
+			}
+		}
 	}
 	daprdLog := filepath.Join(logDir, fmt.Sprintf("%s_daprd_%s.log", label, s.stamp))
 	inst.daprd, err = startProc(procSpec{

@@ -25,16 +25,21 @@ type Template struct {
 // AppSettings are the settings an app may have and the common section may give
 // every app.
 type AppSettings struct {
-	ResourcesPath        string            `yaml:"resourcesPath"`
-	ResourcesPaths       []string          `yaml:"resourcesPaths"`
-	ConfigFilePath       string            `yaml:"configFilePath"`
-	AppProtocol          string            `yaml:"appProtocol"`
-	AppHealthCheckPath   string            `yaml:"appHealthCheckPath"`
-	EnableAppHealthCheck *bool             `yaml:"enableAppHealthCheck"`
-	LogLevel             string            `yaml:"logLevel"`
-	DaprdLogDestination  string            `yaml:"daprdLogDestination"`
-	AppLogDestination    string            `yaml:"appLogDestination"`
-	Env                  map[string]string `yaml:"env"`
+	ResourcesPath        string   `yaml:"resourcesPath"`
+	ResourcesPaths       []string `yaml:"resourcesPaths"`
+	ConfigFilePath       string   `yaml:"configFilePath"`
+	AppProtocol          string   `yaml:"appProtocol"`
+	AppHealthCheckPath   string   `yaml:"appHealthCheckPath"`
+	EnableAppHealthCheck *bool    `yaml:"enableAppHealthCheck"`
+	// The app health probe: seconds between probes, milliseconds a probe may
+	// take, failed probes before the app counts as unhealthy. 0: Dapr's default.
+	AppHealthProbeInterval int               `yaml:"appHealthProbeInterval"`
+	AppHealthProbeTimeout  int               `yaml:"appHealthProbeTimeout"`
+	AppHealthThreshold     int               `yaml:"appHealthThreshold"`
+	LogLevel               string            `yaml:"logLevel"`
+	DaprdLogDestination    string            `yaml:"daprdLogDestination"`
+	AppLogDestination      string            `yaml:"appLogDestination"`
+	Env                    map[string]string `yaml:"env"`
 }
 
 // App is one entry of the template's apps list.
@@ -128,6 +133,9 @@ func (t *Template) resolve() ([]resolved, error) {
 		if r.EnableAppHealthCheck == nil {
 			r.EnableAppHealthCheck = c.EnableAppHealthCheck
 		}
+		r.AppHealthProbeInterval = firstInt(a.AppHealthProbeInterval, c.AppHealthProbeInterval)
+		r.AppHealthProbeTimeout = firstInt(a.AppHealthProbeTimeout, c.AppHealthProbeTimeout)
+		r.AppHealthThreshold = firstInt(a.AppHealthThreshold, c.AppHealthThreshold)
 		r.LogLevel = first(a.LogLevel, c.LogLevel, "info")
 		r.DaprdLogDestination = first(a.DaprdLogDestination, c.DaprdLogDestination, "file")
 		r.AppLogDestination = first(a.AppLogDestination, c.AppLogDestination, "fileAndConsole")
@@ -151,6 +159,15 @@ func first(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+func firstInt(vals ...int) int {
+	for _, v := range vals {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
 }
 
 func firstPaths(lists ...[]string) []string {
