@@ -115,7 +115,8 @@ $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/
 
 daprd-patches: ## test daprshop's changes to the pinned Dapr, with Dapr's own tests of the packages
 	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && \
-		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 github.com/dapr/components-contrib/pubsub/redis && \
+		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 github.com/dapr/components-contrib/pubsub/redis \
+			github.com/dapr/components-contrib/nameresolution/sqlite && \
 		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 -run 'Outbox|Relay|SubscribeToInternalTopics|PublishInternal' \
 			github.com/dapr/dapr/pkg/runtime/pubsub
 
