@@ -100,7 +100,7 @@ fmt: ## gofmt every file
 clean: ## remove built binaries and logs
 	rm -rf $(BIN) .dapr services/*/.dapr
 
-daprd: $(DAPRD) ## build the pinned daprd (only when missing or when the pin changed)
+daprd: $(DAPRD) ## build the pinned daprd with its patches (only when missing, or when the pin or a patch changed)
 
 # daprd is rebuilt when the tools module that pins it changes. Stable components
 # only: Redis, PostgreSQL, MySQL, SQLite, in-memory; Redis, RabbitMQ, MQTT, Kafka.
