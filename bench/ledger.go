@@ -310,37 +310,15 @@ func (l *ledger) verify(ctx context.Context) (check, error) {
 		c.Problems = append(c.Problems, fmt.Sprintf("%d orders were answered by an orders instance of another system (Dapr's mDNS is machine-wide)", c.Foreign))
 	}
 
-	var mu sync.Mutex
-	var stockBad, balanceBad []string
-	err := parallel(ctx, 16, len(l.shop.products), func(i int) error {
-		p := l.shop.products[i].ID
-		got, err := l.shop.stock(ctx, p)
-		if err != nil {
-			return err
-		}
-		if got != wantStock[p] {
-			mu.Lock()
-			stockBad = append(stockBad, fmt.Sprintf("%s: %d left, ledger says %d", p, got, wantStock[p]))
-			mu.Unlock()
-		}
-		return nil
-	})
+	productIDs := make([]string, len(l.shop.products))
+	for i, p := range l.shop.products {
+		productIDs[i] = p.ID
+	}
+	stockBad, err := mismatches(ctx, productIDs, l.shop.stock, wantStock)
 	if err != nil {
 		return c, fmt.Errorf("read stock: %w", err)
 	}
-	err = parallel(ctx, 16, len(l.shop.customers), func(i int) error {
-		cu := l.shop.customers[i]
-		got, err := l.shop.balance(ctx, cu)
-		if err != nil {
-			return err
-		}
-		if got != wantBalance[cu] {
-			mu.Lock()
-			balanceBad = append(balanceBad, fmt.Sprintf("%s: %d left, ledger says %d", cu, got, wantBalance[cu]))
-			mu.Unlock()
-		}
-		return nil
-	})
+	balanceBad, err := mismatches(ctx, l.shop.customers, l.shop.balance, wantBalance)
 	if err != nil {
 		return c, fmt.Errorf("read balances: %w", err)
 	}
@@ -384,4 +362,24 @@ func (l *ledger) save(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// mismatches reads the amount of every id and returns, one line each, those
+// that differ from what the ledger wants.
+func mismatches(ctx context.Context, ids []string, read func(context.Context, string) (int64, error), want map[string]int64) ([]string, error) {
+	var mu sync.Mutex
+	var bad []string
+	err := parallel(ctx, 16, len(ids), func(i int) error {
+		got, err := read(ctx, ids[i])
+		if err != nil {
+			return err
+		}
+		if got != want[ids[i]] {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("%s: %d left, ledger says %d", ids[i], got, want[ids[i]]))
+			mu.Unlock()
+		}
+		return nil
+	})
+	return bad, err
 }

@@ -225,8 +225,7 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 	}
 	// When even the first rate is not held, halve it until one is, so that the
 	// bisection below has a floor.
-	for held == 0 && notHeld > 10 && ctx.Err() == nil {
-		r := notHeld / 2
+	try := func(r int) {
 		st := b.step(ctx, "search", r, cfg.searchDuration, true)
 		res.Steps = append(res.Steps, st)
 		if st.Held {
@@ -235,18 +234,15 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 			notHeld = r
 		}
 	}
+	for held == 0 && notHeld > 10 && ctx.Err() == nil {
+		try(notHeld / 2)
+	}
 	for i := 0; i < cfg.searchSteps && held > 0 && notHeld > 0 && notHeld-held > 10; i++ {
 		mid := (held + notHeld) / 2 / 10 * 10
 		if mid <= held {
 			break
 		}
-		st := b.step(ctx, "search", mid, cfg.searchDuration, true)
-		res.Steps = append(res.Steps, st)
-		if st.Held {
-			held = mid
-		} else {
-			notHeld = mid
-		}
+		try(mid)
 	}
 	res.MaxHeld = held
 

@@ -98,7 +98,7 @@ func TestFailedOrderSavePublishesNothing(t *testing.T) {
 		"the relay never gave up on the failed save's message (%q)\n%s", verdict, probe.SidecarLog(20))
 	assert.False(t, notified(t, customer, lost), "the event of the save that failed reached notifications")
 	assert.Len(t, notificationsOf(t, customer), 1)
-	if conn := pubsubMetadata(t)["connectionString"]; conn != "" && verdict != "discarding message" {
+	if conn := componentMetadata(t, "pubsub.yaml")["connectionString"]; conn != "" && verdict != "discarding message" {
 		eventually(t, 10*time.Second, func() bool { return deadLettered(t, conn, namespace) == 1 },
 			"the rejected message is not in the dead-letter queue")
 	}
@@ -180,7 +180,7 @@ func deadLettered(t *testing.T, conn, namespace string) int {
 // drops when the sidecar disconnects.
 func removeProbeQueues(t *testing.T, namespace string) {
 	t.Helper()
-	conn := pubsubMetadata(t)["connectionString"]
+	conn := componentMetadata(t, "pubsub.yaml")["connectionString"]
 	if conn == "" {
 		return
 	}
@@ -205,12 +205,6 @@ func removeProbeQueues(t *testing.T, namespace string) {
 	for _, x := range []string{topic, "dlx-" + queue} {
 		do(func(ch *amqp.Channel) error { return ch.ExchangeDelete(x, false, false) })
 	}
-}
-
-// pubsubMetadata returns the metadata of the set's pub/sub component.
-func pubsubMetadata(t *testing.T) map[string]string {
-	t.Helper()
-	return componentMetadata(t, "pubsub.yaml")
 }
 
 // componentMetadata returns the metadata of the component in file of the set.
