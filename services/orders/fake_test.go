@@ -29,11 +29,12 @@ type fakeSidecar struct {
 	txs      [][]client.StateOperation
 	saves    []string // keys written by SaveState, in order
 	invokes  []string
+	gets     int
 	bulkGets int
 
 	// fail, when set, is asked before each call; a non-nil answer is the call's
-	// error. method is the go-sdk method name, key the state key (the first key
-	// for bulk calls and transactions) or the invoked method name.
+	// error. method is the go-sdk method name, key the state key (each key of a
+	// bulk read, the first key of a transaction) or the invoked method name.
 	fail func(method, key string) error
 	// beforeTx, when set, runs before each transaction is applied, outside the
 	// fake's lock, so that a test can change the store under the service's feet
@@ -78,6 +79,7 @@ func (f *fakeSidecar) GetState(_ context.Context, _, key string, _ map[string]st
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.gets++
 	item := &client.StateItem{Key: key}
 	if e, ok := f.entries[key]; ok {
 		item.Value = append([]byte(nil), e.value...)
@@ -90,8 +92,10 @@ func (f *fakeSidecar) GetBulkState(_ context.Context, _ string, keys []string, _
 	if len(keys) == 0 {
 		return nil, errors.New("keys required")
 	}
-	if err := f.failure("GetBulkState", keys[0]); err != nil {
-		return nil, err
+	for _, k := range keys {
+		if err := f.failure("GetBulkState", k); err != nil {
+			return nil, err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -132,7 +132,7 @@ func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 func (s *orders) place(ctx context.Context, key string, req placeRequest) (order, error) {
 	ck := claimKey(key)
 	hash := req.hash()
-	held, etag, found, err := s.readClaim(ctx, ck)
+	held, etag, found, idx, err := s.readClaimAndIndex(ctx, ck, req.CustomerID)
 	if err != nil {
 		return order{}, err
 	}
@@ -158,7 +158,8 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 		c := claim{RequestHash: hash, OrderID: httpx.NewID(), ClaimedAt: s.now().UTC()}
 		err := s.saveClaim(ctx, ck, c, "")
 		if err == nil {
-			return s.create(ctx, c.OrderID, req, p)
+			// The id is new and now ours alone: no order can exist under it.
+			return s.create(ctx, c.OrderID, req, p, true, idx)
 		}
 		// Tell a claim that someone else just made from a failing store.
 		var rerr error
@@ -170,8 +171,9 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 			return order{}, err
 		}
 		if held.OrderID == c.OrderID {
-			// The claim was saved and only its answer was lost: the order is ours.
-			return s.create(ctx, c.OrderID, req, p)
+			// The claim was saved and only its answer was lost: the order is ours,
+			// though a waiting retry may have taken it over and saved it since.
+			return s.create(ctx, c.OrderID, req, p, false, nil)
 		}
 		if held.RequestHash != hash {
 			return order{}, errKeyReused
@@ -208,7 +210,7 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 			if err == nil {
 				s.log.WarnContext(ctx, "taking over an unfinished order", "orderId", held.OrderID,
 					"claimedAt", held.ClaimedAt)
-				return s.create(ctx, held.OrderID, req, p)
+				return s.create(ctx, held.OrderID, req, p, false, nil)
 			}
 			cur, curETag, found, rerr := s.readClaim(ctx, ck)
 			if rerr != nil {
@@ -235,8 +237,11 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 
 // create saves req, priced as p, as the pending order orderID with its
 // OrderPlaced event. If the order already exists, because another request
-// finished it, create returns that order and writes nothing.
-func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced) (order, error) {
+// finished it, create returns that order and writes nothing; fresh says that
+// orderID was just claimed by this request, so that no order can exist and the
+// store need not be asked. idx is the customer's index as read with the claim,
+// or nil to read it here.
+func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced, fresh bool, idx *index) (order, error) {
 	now := s.now().UTC()
 	o := order{
 		ID:         orderID,
@@ -251,14 +256,16 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 
 	unlock := s.locks.Lock(orderKey(orderID))
 	defer unlock()
-	existing, _, found, err := s.readOrder(ctx, orderID)
-	if err != nil {
-		return order{}, err
+	if !fresh {
+		existing, _, found, err := s.readOrder(ctx, orderID)
+		if err != nil {
+			return order{}, err
+		}
+		if found {
+			return existing, nil
+		}
 	}
-	if found {
-		return existing, nil
-	}
-	if err := s.addToIndex(ctx, o.CustomerID, o.ID); err != nil {
+	if err := s.addToIndex(ctx, o.CustomerID, o.ID, idx); err != nil {
 		return order{}, err
 	}
 	if err := s.writeOrder(ctx, o, "", events.OrderPlaced); err != nil {

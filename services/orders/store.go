@@ -126,16 +126,30 @@ func (s *orders) saveOrder(ctx context.Context, o order, etag string) error {
 	return nil
 }
 
+// index is a customer's list of order ids, oldest first, as read with its ETag
+// (empty when the list does not exist yet).
+type index struct {
+	ids  []string
+	etag string
+}
+
 // addToIndex adds orderID to the customer's list of orders with a
-// compare-and-swap. It runs before the order is saved, so that a crash between
-// the two leaves at worst an id without an order, which listing skips, and never
-// an order missing from its customer's list.
-func (s *orders) addToIndex(ctx context.Context, customerID, orderID string) error {
+// compare-and-swap, starting from read when it is not nil. It runs before the
+// order is saved, so that a crash between the two leaves at worst an id without
+// an order, which listing skips, and never an order missing from its customer's
+// list.
+func (s *orders) addToIndex(ctx context.Context, customerID, orderID string, read *index) error {
 	key := customerKey(customerID)
 	for attempt := 0; attempt < casAttempts; attempt++ {
-		ids, etag, err := s.readIndex(ctx, customerID)
-		if err != nil {
-			return err
+		var ids []string
+		var etag string
+		if attempt == 0 && read != nil {
+			ids, etag = read.ids, read.etag
+		} else {
+			var err error
+			if ids, etag, err = s.readIndex(ctx, customerID); err != nil {
+				return err
+			}
 		}
 		if slices.Contains(ids, orderID) {
 			return nil
@@ -170,13 +184,20 @@ func (s *orders) readIndex(ctx context.Context, customerID string) (ids []string
 	if err != nil {
 		return nil, "", fmt.Errorf("read index of customer %s: %w", customerID, err)
 	}
-	if item == nil || len(item.Value) == 0 {
+	if item == nil {
 		return nil, "", nil
 	}
-	if err := json.Unmarshal(item.Value, &ids); err != nil {
+	return decodeIndex(customerID, item.Value, item.Etag)
+}
+
+func decodeIndex(customerID string, value []byte, etag string) (ids []string, _ string, err error) {
+	if len(value) == 0 {
+		return nil, "", nil
+	}
+	if err := json.Unmarshal(value, &ids); err != nil {
 		return nil, "", fmt.Errorf("decode index of customer %s: %w", customerID, err)
 	}
-	return ids, item.Etag, nil
+	return ids, etag, nil
 }
 
 // readOrders reads the orders named by ids, skipping ids whose order was never
@@ -227,13 +248,47 @@ func (s *orders) readClaim(ctx context.Context, key string) (c claim, etag strin
 	if err != nil {
 		return c, "", false, fmt.Errorf("read claim %s: %w", key, err)
 	}
-	if item == nil || len(item.Value) == 0 {
+	if item == nil {
 		return c, "", false, nil
 	}
-	if err := json.Unmarshal(item.Value, &c); err != nil {
+	return decodeClaim(key, item.Value, item.Etag)
+}
+
+func decodeClaim(key string, value []byte, etag string) (c claim, _ string, found bool, err error) {
+	if len(value) == 0 {
+		return c, "", false, nil
+	}
+	if err := json.Unmarshal(value, &c); err != nil {
 		return c, "", false, fmt.Errorf("decode claim %s: %w", key, err)
 	}
-	return c, item.Etag, true, nil
+	return c, etag, true, nil
+}
+
+// readClaimAndIndex reads the claim under key, as readClaim does, and the
+// customer's index, which a new order will need, in one call to the sidecar.
+func (s *orders) readClaimAndIndex(ctx context.Context, key, customerID string) (c claim, etag string, found bool, idx *index, err error) {
+	items, err := s.dapr.GetBulkState(ctx, s.cfg.Store, []string{key, customerKey(customerID)}, nil, 2)
+	if err != nil {
+		return c, "", false, nil, fmt.Errorf("read claim %s: %w", key, err)
+	}
+	idx = &index{}
+	for _, item := range items {
+		if item == nil {
+			continue
+		}
+		switch {
+		case item.Error != "":
+			return c, "", false, nil, fmt.Errorf("read %s: %s", item.Key, item.Error)
+		case item.Key == key:
+			c, etag, found, err = decodeClaim(key, item.Value, item.Etag)
+		case item.Key == customerKey(customerID):
+			idx.ids, idx.etag, err = decodeIndex(customerID, item.Value, item.Etag)
+		}
+		if err != nil {
+			return c, "", false, nil, err
+		}
+	}
+	return c, etag, found, idx, nil
 }
 
 // saveClaim writes c under key: created only if absent when etag is empty, else
