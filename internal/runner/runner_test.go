@@ -174,3 +174,8 @@ spec:
 	_, err = systemConfig(bad, registry)
 	assert.ErrorContains(t, err, "bad.yaml")
 }
+
+func TestSidecarEnvSetsGOGCUnlessGiven(t *testing.T) {
+	assert.Equal(t, []string{"A=1", "GOGC=" + SidecarGOGC}, sidecarEnv([]string{"A=1"}))
+	assert.Equal(t, []string{"GOGC=off", "A=1"}, sidecarEnv([]string{"GOGC=off", "A=1"}))
+}
