@@ -400,6 +400,27 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		assertOrderTx(t, txs[0], o, events.OrderPlaced, "")
 	})
 
+	t.Run("a takeover that cannot check for the winner's order saves nothing", func(t *testing.T) {
+		e := newTestEnv(t)
+		var req placeRequest
+		require.NoError(t, json.Unmarshal([]byte(appleAndPear), &req))
+		const claimed = "0123456789abcdef0123456789abcdef"
+		e.fake.set(t, claimKey("k"), claim{RequestHash: req.hash(), OrderID: claimed, ClaimedAt: time.Now()})
+		before := e.fake.version(claimKey("k"))
+		// The order reads while waiting succeed; the one after the takeover,
+		// which guards against a winner that finished meanwhile, fails.
+		e.fake.fail = func(m, key string) error {
+			if m == "GetState" && key == orderKey(claimed) && e.fake.version(claimKey("k")) > before {
+				return errors.New("redis: i/o timeout")
+			}
+			return nil
+		}
+		assertProblem(t, e.post("k", appleAndPear), http.StatusInternalServerError, "internal error")
+		assert.Empty(t, e.fake.transactions())
+		_, saved := e.fake.value(orderKey(claimed))
+		assert.False(t, saved)
+	})
+
 	t.Run("a waiting retry returns the winner's order when it appears", func(t *testing.T) {
 		// A long wait, so that the request cannot give up on the winner
 		// before the winner's order appears, however slow the machine.
