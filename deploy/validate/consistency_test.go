@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // TestAppsMatchDaprYAML holds every overlay to dapr.yaml, the one description
@@ -43,6 +44,13 @@ func TestAppsMatchDaprYAML(t *testing.T) {
 				c, ok := AppContainer(d)
 				require.True(t, ok, a.AppID)
 				for k, v := range a.Env {
+					if k == "GOMAXPROCS" && maxProcsFromCPULimit(c) {
+						// Kubernetes rounds the limit up to whole cores.
+						limit := c.Resources.Limits[corev1.ResourceCPU]
+						cores := (limit.MilliValue() + 999) / 1000
+						assert.Equal(t, v, strconv.FormatInt(cores, 10), "%s: GOMAXPROCS from limits.cpu %s", a.AppID, limit.String())
+						continue
+					}
 					got, literal := EnvValue(c, k)
 					assert.True(t, literal, "%s: env %s is not set", a.AppID, k)
 					assert.Equal(t, v, got, "%s: env %s", a.AppID, k)

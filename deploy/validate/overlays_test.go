@@ -183,6 +183,12 @@ func TestTyposFail(t *testing.T) {
 			want:    []string{`Deployment/catalog: container app: readiness probe gets "/health", not the dapr.io/app-health-check-path "/healthz"`},
 		},
 		{
+			name:    "GOMAXPROCS from the request rather than the limit",
+			overlay: "production",
+			edits:   []edit{{"base/patches/app-pod.yaml", "resource: limits.cpu", "resource: requests.cpu"}},
+			want:    []string{"Deployment/orders: container app: GOMAXPROCS is not set from its limits.cpu"},
+		},
+		{
 			name:    "sidecar annotation missing",
 			overlay: "local",
 			edits:   []edit{{"base/patches/app-pod.yaml", "        dapr.io/sidecar-memory-limit: 256Mi\n", ""}},

@@ -268,6 +268,11 @@ func (s *Set) daprAppRules(d *appsv1.Deployment) []error {
 	if v, ok := EnvValue(c, "APP_ID"); !ok || v != appID {
 		fail("container %s: APP_ID is %q, not the %s %q", c.Name, v, annAppID, appID)
 	}
+	// As dapr.yaml gives the apps locally: one P per core of the CPU limit. Go
+	// otherwise takes one per core of the node, however small the limit.
+	if !maxProcsFromCPULimit(c) {
+		fail("container %s: GOMAXPROCS is not set from its limits.cpu", c.Name)
+	}
 	healthPath := ann[annHealthCheckPath]
 	for _, p := range []struct {
 		kind  string
@@ -304,6 +309,18 @@ func AppContainer(d *appsv1.Deployment) (corev1.Container, bool) {
 		}
 	}
 	return corev1.Container{}, false
+}
+
+// maxProcsFromCPULimit reports whether c sets GOMAXPROCS from its own CPU limit.
+func maxProcsFromCPULimit(c corev1.Container) bool {
+	for _, e := range c.Env {
+		if e.Name == "GOMAXPROCS" {
+			ref := e.ValueFrom
+			return ref != nil && ref.ResourceFieldRef != nil && ref.ResourceFieldRef.Resource == "limits.cpu" &&
+				(ref.ResourceFieldRef.ContainerName == "" || ref.ResourceFieldRef.ContainerName == c.Name)
+		}
+	}
+	return false
 }
 
 // EnvValue returns the literal value of the environment variable name in c.

@@ -175,7 +175,8 @@ spec:
 	assert.ErrorContains(t, err, "bad.yaml")
 }
 
-func TestSidecarEnvSetsGOGCUnlessGiven(t *testing.T) {
-	assert.Equal(t, []string{"A=1", "GOGC=" + SidecarGOGC}, sidecarEnv([]string{"A=1"}))
-	assert.Equal(t, []string{"GOGC=off", "A=1"}, sidecarEnv([]string{"GOGC=off", "A=1"}))
+func TestSidecarEnvAddsWhatIsNotGiven(t *testing.T) {
+	assert.Equal(t, []string{"A=1", "GOGC=400", "GOMAXPROCS=1"}, sidecarEnv([]string{"A=1"}))
+	assert.Equal(t, []string{"GOGC=off", "A=1", "GOMAXPROCS=1"}, sidecarEnv([]string{"GOGC=off", "A=1"}))
+	assert.Equal(t, []string{"GOMAXPROCS=2", "GOGC=50"}, sidecarEnv([]string{"GOMAXPROCS=2", "GOGC=50"}))
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,22 +47,33 @@ type Options struct {
 	ReadyTimeout time.Duration
 }
 
-// SidecarGOGC is the garbage collector's target that the runner gives every
-// daprd whose environment sets none (Go's default is 100). A sidecar allocates
-// much per request over a small live heap, so at 100 it collects often; at 400,
-// hello through the gateway and two sidecars at 1000 requests/s had a p99 of
-// 2.2 to 2.5 ms against 3.5 to 4.3 for the same CPU (bench/README.md, tuning
-// log). The Kubernetes pods set the same through dapr.io/env.
-const SidecarGOGC = "400"
+// SidecarEnv is what the runner adds to every daprd's environment, each
+// variable only where the environment does not set it already
+// (bench/README.md, tuning log 9 and 11):
+//
+//   - GOGC=400 (Go's default is 100): a sidecar allocates much per request over
+//     a small live heap, so at 100 it collects often; at 400, hello through the
+//     gateway and two sidecars at 1000 requests/s had a p99 of 2.2 to 2.5 ms
+//     against 3.5 to 4.3, for the same CPU.
+//   - GOMAXPROCS=1: a system is fourteen Go processes, and with a P per core
+//     each of them spins and wakes threads to find work another process's
+//     thread could have run; with one P, and the apps likewise (dapr.yaml), the
+//     sidecars spent a sixth less CPU per request and orders a tenth less per
+//     order. On Kubernetes daprd sets it from its CPU limit (300m: 1).
+//
+// The Kubernetes pods set GOGC through dapr.io/env.
+var SidecarEnv = []string{"GOGC=400", "GOMAXPROCS=1"}
 
-// sidecarEnv is env with GOGC set to SidecarGOGC unless env sets it.
+// sidecarEnv is env with SidecarEnv added where env does not set a variable.
 func sidecarEnv(env []string) []string {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "GOGC=") {
-			return env
+	out := env[:len(env):len(env)]
+	for _, kv := range SidecarEnv {
+		name := kv[:strings.Index(kv, "=")+1]
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name) }) {
+			out = append(out, kv)
 		}
 	}
-	return append(env[:len(env):len(env)], "GOGC="+SidecarGOGC)
+	return out
 }
 
 // System is a running set of apps and sidecars.
