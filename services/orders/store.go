@@ -190,6 +190,8 @@ func (s *orders) readIndex(ctx context.Context, customerID string) (ids []string
 	return decodeIndex(customerID, item.Value, item.Etag)
 }
 
+// decodeIndex decodes a customer's index as read with etag; an empty value is
+// an index that does not exist yet.
 func decodeIndex(customerID string, value []byte, etag string) (ids []string, _ string, err error) {
 	if len(value) == 0 {
 		return nil, "", nil
@@ -254,6 +256,8 @@ func (s *orders) readClaim(ctx context.Context, key string) (c claim, etag strin
 	return decodeClaim(key, item.Value, item.Etag)
 }
 
+// decodeClaim decodes the claim under key as read with etag; an empty value
+// is a key nobody has claimed.
 func decodeClaim(key string, value []byte, etag string) (c claim, _ string, found bool, err error) {
 	if len(value) == 0 {
 		return c, "", false, nil
