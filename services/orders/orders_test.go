@@ -384,11 +384,7 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 
 	t.Run("a winner that died is finished under its claimed id", func(t *testing.T) {
 		e := newTestEnv(t)
-		var req placeRequest
-		require.NoError(t, json.Unmarshal([]byte(appleAndPear), &req))
-		const claimed = "0123456789abcdef0123456789abcdef"
-		e.fake.set(t, claimKey("k"), claim{RequestHash: req.hash(), OrderID: claimed, ClaimedAt: time.Now()})
-		before := e.fake.version(claimKey("k"))
+		claimed, before := deadWinnersClaim(t, e)
 
 		start := time.Now()
 		o := e.place("k", appleAndPear)
@@ -402,11 +398,7 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 
 	t.Run("a takeover that cannot check for the winner's order saves nothing", func(t *testing.T) {
 		e := newTestEnv(t)
-		var req placeRequest
-		require.NoError(t, json.Unmarshal([]byte(appleAndPear), &req))
-		const claimed = "0123456789abcdef0123456789abcdef"
-		e.fake.set(t, claimKey("k"), claim{RequestHash: req.hash(), OrderID: claimed, ClaimedAt: time.Now()})
-		before := e.fake.version(claimKey("k"))
+		claimed, before := deadWinnersClaim(t, e)
 		// The order reads while waiting succeed; the one after the takeover,
 		// which guards against a winner that finished meanwhile, fails.
 		e.fake.fail = func(m, key string) error {
@@ -442,6 +434,18 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		assert.Equal(t, winner, o)
 		assert.Empty(t, e.fake.transactions(), "the waiting request wrote nothing")
 	})
+}
+
+// deadWinnersClaim claims the key "k" for appleAndPear, as a request that died
+// before it saved its order leaves it, and returns the claimed order id and
+// the claim's version.
+func deadWinnersClaim(t *testing.T, e *testEnv) (orderID string, version int) {
+	t.Helper()
+	var req placeRequest
+	require.NoError(t, json.Unmarshal([]byte(appleAndPear), &req))
+	const claimed = "0123456789abcdef0123456789abcdef"
+	e.fake.set(t, claimKey("k"), claim{RequestHash: req.hash(), OrderID: claimed, ClaimedAt: time.Now()})
+	return claimed, e.fake.version(claimKey("k"))
 }
 
 func TestPlaceOrderConcurrentRetries(t *testing.T) {
