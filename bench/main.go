@@ -20,6 +20,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/daprshop/daprshop/internal/runner"
 )
 
 func main() {
@@ -207,10 +209,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	rep := &report{
-		Started:  started.UTC(),
-		Host:     hostInfo(),
-		Command:  strings.TrimSpace("cd bench && go run . " + strings.Join(args[1:], " ")),
-		Settings: settingsOf(cfg),
+		Started:    started.UTC(),
+		Host:       hostInfo(),
+		Command:    strings.TrimSpace("cd bench && go run . " + strings.Join(args[1:], " ")),
+		Settings:   settingsOf(cfg),
+		SidecarEnv: sidecarSettings(os.Environ()),
 	}
 	rep.Others = otherSystems()
 	if len(rep.Others) > 0 {
@@ -256,4 +259,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("%d orders lost", rep.Orders.Lost)
 	}
 	return nil
+}
+
+// sidecarSettings returns the variables of runner.SidecarEnv as the runner
+// gives them to daprd in the environment env: its defaults, or env's own.
+func sidecarSettings(env []string) []string {
+	given := runner.SidecarEnviron(env)
+	var out []string
+	for _, kv := range runner.SidecarEnv {
+		name := kv[:strings.Index(kv, "=")+1]
+		for i := len(given) - 1; i >= 0; i-- {
+			if strings.HasPrefix(given[i], name) {
+				out = append(out, given[i])
+				break
+			}
+		}
+	}
+	return out
 }

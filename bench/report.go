@@ -16,6 +16,8 @@ type report struct {
 	Host     host              `json:"host"`
 	Command  string            `json:"command"`
 	Settings map[string]string `json:"settings"`
+	// SidecarEnv is what of the runner's SidecarEnv every daprd of the run got.
+	SidecarEnv []string `json:"sidecarEnv"`
 	// Others are daprd processes of other systems that ran on the machine at
 	// the start: their load shares the cores.
 	Others   []string        `json:"otherSystems,omitempty"`
@@ -151,7 +153,8 @@ func (r *report) markdown() string {
 	w("# daprshop benchmark\n\n")
 	w("Run %s to %s on %d × %s, %.0f GiB, %s, %s. Produced by `%s`; `make bench` runs it with the defaults.\n\n",
 		r.Started.Format("2006-01-02 15:04:05 MST"), r.Finished.Format("15:04:05"), r.Host.CPUs, r.Host.CPU, r.Host.MemoryGiB, r.Host.Go, r.Host.Redis, r.Command)
-	w("The system is started from `dapr.yaml` by `internal/runner`, as `make run` starts it (free ports), with the default component set (Redis). ")
+	w("The system is started from `dapr.yaml` by `internal/runner`, as `make run` starts it (free ports), with the default component set (Redis): ")
+	w("every daprd with `%s`, every app with dapr.yaml's `env`. ", strings.Join(r.SidecarEnv, " "))
 	w("The load generator (vegeta, open loop) runs on the same two cores as the system, and other engineers' suites may run beside it: compare numbers within one run only.\n\n")
 	if len(r.Others) > 0 {
 		w("Other daprd processes on the machine when the run started: %s.\n\n", strings.Join(r.Others, ", "))

@@ -64,8 +64,9 @@ type Options struct {
 // The Kubernetes pods set GOGC through dapr.io/env.
 var SidecarEnv = []string{"GOGC=400", "GOMAXPROCS=1"}
 
-// sidecarEnv is env with SidecarEnv added where env does not set a variable.
-func sidecarEnv(env []string) []string {
+// SidecarEnviron is env with SidecarEnv added where env does not set a
+// variable: the environment the runner gives daprd.
+func SidecarEnviron(env []string) []string {
 	out := env[:len(env):len(env)]
 	for _, kv := range SidecarEnv {
 		name := kv[:strings.Index(kv, "=")+1]
@@ -466,7 +467,7 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	daprdLog := filepath.Join(logDir, fmt.Sprintf("%s_daprd_%s.log", label, s.stamp))
 	inst.daprd, err = startProc(procSpec{
 		name: label + " daprd", path: s.opts.Daprd, args: daprdArgs, dir: a.AppDirPath,
-		env: sidecarEnv(os.Environ()), logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
+		env: SidecarEnviron(os.Environ()), logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
 	})
 	if err != nil {
 		return nil, err
