@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Host:       hostInfo(),
 		Command:    strings.TrimSpace("cd bench && go run . " + strings.Join(args[1:], " ")),
 		Settings:   settingsOf(cfg),
-		SidecarEnv: sidecarSettings(os.Environ()),
+		SidecarEnv: sidecarSettings(getenv),
 	}
 	rep.Others = otherSystems()
 	if len(rep.Others) > 0 {
@@ -262,18 +262,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // sidecarSettings returns the variables of runner.SidecarEnv as the runner
-// gives them to daprd in the environment env: its defaults, or env's own.
-func sidecarSettings(env []string) []string {
-	given := runner.SidecarEnviron(env)
-	var out []string
-	for _, kv := range runner.SidecarEnv {
-		name := kv[:strings.Index(kv, "=")+1]
-		for i := len(given) - 1; i >= 0; i-- {
-			if strings.HasPrefix(given[i], name) {
-				out = append(out, given[i])
-				break
-			}
+// gives them to daprd: getenv's value where it has one, else the runner's.
+func sidecarSettings(getenv func(string) string) []string {
+	out := make([]string, len(runner.SidecarEnv))
+	for i, kv := range runner.SidecarEnv {
+		name, _, _ := strings.Cut(kv, "=")
+		if v := getenv(name); v != "" {
+			kv = name + "=" + v
 		}
+		out[i] = kv
 	}
 	return out
 }

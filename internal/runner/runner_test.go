@@ -176,7 +176,7 @@ spec:
 }
 
 func TestSidecarEnvAddsWhatIsNotGiven(t *testing.T) {
-	assert.Equal(t, []string{"A=1", "GOGC=400", "GOMAXPROCS=1"}, SidecarEnviron([]string{"A=1"}))
-	assert.Equal(t, []string{"GOGC=off", "A=1", "GOMAXPROCS=1"}, SidecarEnviron([]string{"GOGC=off", "A=1"}))
-	assert.Equal(t, []string{"GOMAXPROCS=2", "GOGC=50"}, SidecarEnviron([]string{"GOMAXPROCS=2", "GOGC=50"}))
+	assert.Equal(t, []string{"A=1", "GOGC=400", "GOMAXPROCS=1"}, sidecarEnv([]string{"A=1"}))
+	assert.Equal(t, []string{"GOGC=off", "A=1", "GOMAXPROCS=1"}, sidecarEnv([]string{"GOGC=off", "A=1"}))
+	assert.Equal(t, []string{"GOMAXPROCS=2", "GOGC=50"}, sidecarEnv([]string{"GOMAXPROCS=2", "GOGC=50"}))
 }

@@ -64,13 +64,12 @@ type Options struct {
 // The Kubernetes pods set GOGC through dapr.io/env.
 var SidecarEnv = []string{"GOGC=400", "GOMAXPROCS=1"}
 
-// SidecarEnviron is env with SidecarEnv added where env does not set a
-// variable: the environment the runner gives daprd.
-func SidecarEnviron(env []string) []string {
+// sidecarEnv is env with SidecarEnv added where env does not set a variable.
+func sidecarEnv(env []string) []string {
 	out := env[:len(env):len(env)]
 	for _, kv := range SidecarEnv {
-		name := kv[:strings.Index(kv, "=")+1]
-		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name) }) {
+		name, _, _ := strings.Cut(kv, "=")
+		if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, name+"=") }) {
 			out = append(out, kv)
 		}
 	}
@@ -467,7 +466,7 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	daprdLog := filepath.Join(logDir, fmt.Sprintf("%s_daprd_%s.log", label, s.stamp))
 	inst.daprd, err = startProc(procSpec{
 		name: label + " daprd", path: s.opts.Daprd, args: daprdArgs, dir: a.AppDirPath,
-		env: SidecarEnviron(os.Environ()), logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
+		env: sidecarEnv(os.Environ()), logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
 	})
 	if err != nil {
 		return nil, err

@@ -159,7 +159,7 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 		err := s.saveClaim(ctx, ck, c, "")
 		if err == nil {
 			// The id is new and now ours alone: no order can exist under it.
-			return s.create(ctx, c.OrderID, req, p, true, idx)
+			return s.create(ctx, c.OrderID, req, p, idx)
 		}
 		// Tell a claim that someone else just made from a failing store.
 		var rerr error
@@ -173,7 +173,7 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 		if held.OrderID == c.OrderID {
 			// The claim was saved and only its answer was lost: the order is ours,
 			// though a waiting retry may have taken it over and saved it since.
-			return s.create(ctx, c.OrderID, req, p, false, nil)
+			return s.create(ctx, c.OrderID, req, p, nil)
 		}
 		if held.RequestHash != hash {
 			return order{}, errKeyReused
@@ -210,7 +210,7 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 			if err == nil {
 				s.log.WarnContext(ctx, "taking over an unfinished order", "orderId", held.OrderID,
 					"claimedAt", held.ClaimedAt)
-				return s.create(ctx, held.OrderID, req, p, false, nil)
+				return s.create(ctx, held.OrderID, req, p, nil)
 			}
 			cur, curETag, found, rerr := s.readClaim(ctx, ck)
 			if rerr != nil {
@@ -237,11 +237,11 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 
 // create saves req, priced as p, as the pending order orderID with its
 // OrderPlaced event. If the order already exists, because another request
-// finished it, create returns that order and writes nothing; fresh says that
-// orderID was just claimed by this request, so that no order can exist and the
-// store need not be asked. idx is the customer's index as read with the claim,
-// or nil to read it here.
-func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced, fresh bool, idx *index) (order, error) {
+// finished it, create returns that order and writes nothing. fresh, when not
+// nil, says that orderID was just claimed by this request, so that no order can
+// exist and the store need not be asked, and holds the customer's index as read
+// with the claim.
+func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced, fresh *index) (order, error) {
 	now := s.now().UTC()
 	o := order{
 		ID:         orderID,
@@ -256,7 +256,7 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 
 	unlock := s.locks.Lock(orderKey(orderID))
 	defer unlock()
-	if !fresh {
+	if fresh == nil {
 		existing, _, found, err := s.readOrder(ctx, orderID)
 		if err != nil {
 			return order{}, err
@@ -265,7 +265,7 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 			return existing, nil
 		}
 	}
-	if err := s.addToIndex(ctx, o.CustomerID, o.ID, idx); err != nil {
+	if err := s.addToIndex(ctx, o.CustomerID, o.ID, fresh); err != nil {
 		return order{}, err
 	}
 	if err := s.writeOrder(ctx, o, "", events.OrderPlaced); err != nil {
