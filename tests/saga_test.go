@@ -189,7 +189,7 @@ func TestDuplicateDeliveryChangesNothing(t *testing.T) {
 	paid := events.Payment{OrderID: o.ID, CustomerID: customer, AmountCents: 1400, Currency: "EUR"}
 	cancelled := placed
 	cancelled.Status, cancelled.Reason = "cancelled", "out_of_stock"
-	publish(t, events.TopicOrders, cloudEvent(events.EventID(o.ID, events.OrderPlaced), events.OrderPlaced, placed))
+	publish(t, events.TopicOrderPlaced, cloudEvent(events.EventID(o.ID, events.OrderPlaced), events.OrderPlaced, placed))
 	publish(t, events.TopicInventory, cloudEvent(events.EventID(o.ID, events.StockReserved), events.StockReserved, reserved))
 	publish(t, events.TopicPayments, cloudEvent(events.EventID(o.ID, events.PaymentSucceeded), events.PaymentSucceeded, paid))
 	// A late contrary outcome must not undo a confirmed order either.
@@ -220,7 +220,7 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	before := deadLetters(t, "inventory")
 	// An order event whose data can never be read as an order: the consumer drops
 	// it, and the sidecar moves it to the dead-letter topic.
-	publish(t, events.TopicOrders, cloudEvent(uniq("poison"), events.OrderPlaced, map[string]any{"orderId": 42, "lines": "none"}))
+	publish(t, events.TopicOrderPlaced, cloudEvent(uniq("poison"), events.OrderPlaced, map[string]any{"orderId": 42, "lines": "none"}))
 	eventually(t, 60*time.Second, func() bool { return deadLetters(t, "inventory") > before },
 		"the poison event never reached inventory's dead-letter topic\n%s", logsOnFailure())
 

@@ -49,9 +49,8 @@ func (s *Interloper) SaveStateWithETag(ctx context.Context, store, key string, d
 }
 
 // CloudEvent returns the body the sidecar delivers to a subscriber for an event of
-// type typ about orderID on topic, published by the app that owns the topic
-// (daprshop names each topic after its publisher). data is encoded, unless it is a
-// json.RawMessage, which is taken as it is.
+// type typ about orderID on topic, with the topic as its source. data is
+// encoded, unless it is a json.RawMessage, which is taken as it is.
 func CloudEvent(t testing.TB, topic, typ, orderID string, data any) string {
 	t.Helper()
 	raw, ok := data.(json.RawMessage)

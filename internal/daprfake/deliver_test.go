@@ -50,17 +50,17 @@ func TestDeliver(t *testing.T) {
 		events.Respond(w, err)
 	})
 
-	body := CloudEvent(t, events.TopicOrders, events.OrderPlaced, "o1", map[string]string{"orderId": "o1"})
+	body := CloudEvent(t, events.TopicOrderPlaced, events.OrderPlaced, "o1", map[string]string{"orderId": "o1"})
 	assert.Equal(t, events.StatusSuccess, Deliver(t, app, "/events/x", body))
 	assert.Equal(t, events.EventID("o1", events.OrderPlaced), got.ID)
-	assert.Equal(t, events.TopicOrders, got.Topic)
-	assert.Equal(t, events.TopicOrders, got.Source)
+	assert.Equal(t, events.TopicOrderPlaced, got.Topic)
+	assert.Equal(t, events.TopicOrderPlaced, got.Source)
 	assert.JSONEq(t, `{"orderId":"o1"}`, string(got.Data))
 
 	raw := json.RawMessage(`"{\"orderId\":\"o1\"}"`)
-	Deliver(t, app, "/events/x", CloudEvent(t, events.TopicOrders, events.OrderPlaced, "o1", raw))
+	Deliver(t, app, "/events/x", CloudEvent(t, events.TopicOrderPlaced, events.OrderPlaced, "o1", raw))
 	assert.Equal(t, string(raw), string(got.Data), "raw data is sent as it is")
 
-	assert.Equal(t, events.StatusRetry, Deliver(t, app, "/events/x", CloudEvent(t, events.TopicOrders, "bad", "o1", nil)))
+	assert.Equal(t, events.StatusRetry, Deliver(t, app, "/events/x", CloudEvent(t, events.TopicOrderPlaced, "bad", "o1", nil)))
 	assert.Equal(t, events.StatusDrop, Deliver(t, app, "/events/x", "{not json"))
 }

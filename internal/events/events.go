@@ -8,13 +8,34 @@ package events
 // subscribes through. Each component set under components/ defines it.
 const PubSub = "pubsub"
 
-// Topics. Each producing service owns one topic and tells its events apart by their
-// CloudEvent type; subscribers route on the type.
+// Topics. Each of orders' events has a topic of its own, because their
+// audiences differ (inventory acts on placed and cancelled orders,
+// notifications on confirmed and cancelled ones): on one shared topic every
+// subscriber would be handed, and would only acknowledge, the events it does not
+// act on. The inventory and payments each own one topic, whose events every
+// subscriber acts on but for the rarer outcomes, told apart by their CloudEvent
+// type. OrderReserved is saved but never published: no service consumes it.
 const (
-	TopicOrders    = "orders"
-	TopicInventory = "inventory"
-	TopicPayments  = "payments"
+	TopicOrderPlaced    = "order-placed"
+	TopicOrderConfirmed = "order-confirmed"
+	TopicOrderCancelled = "order-cancelled"
+	TopicInventory      = "inventory"
+	TopicPayments       = "payments"
 )
+
+// OrderTopic returns the topic orders publishes the event of type typ on, or ""
+// for a type it does not publish.
+func OrderTopic(typ string) string {
+	switch typ {
+	case OrderPlaced:
+		return TopicOrderPlaced
+	case OrderConfirmed:
+		return TopicOrderConfirmed
+	case OrderCancelled:
+		return TopicOrderCancelled
+	}
+	return ""
+}
 
 // DeadLetterTopic is the topic where the named app's undeliverable events end.
 func DeadLetterTopic(appID string) string { return appID + "-deadletter" }

@@ -64,3 +64,11 @@ func TestTypeRuleAndIDs(t *testing.T) {
 	assert.Equal(t, "o1/"+PaymentFailed, EventID("o1", PaymentFailed))
 	assert.Equal(t, "orders-deadletter", DeadLetterTopic("orders"))
 }
+
+func TestOrderTopics(t *testing.T) {
+	assert.Equal(t, TopicOrderPlaced, OrderTopic(OrderPlaced))
+	assert.Equal(t, TopicOrderConfirmed, OrderTopic(OrderConfirmed))
+	assert.Equal(t, TopicOrderCancelled, OrderTopic(OrderCancelled))
+	assert.Empty(t, OrderTopic(OrderReserved), "reserved is never published")
+	assert.Empty(t, OrderTopic(StockReserved), "not an order event")
+}

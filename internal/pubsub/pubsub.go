@@ -165,22 +165,30 @@ func (d *DeadLetters) Summary() http.HandlerFunc {
 	}
 }
 
-// Subscriptions returns the answer to GET /dapr/subscribe for an app that consumes
-// topic: rules route the event types it consumes, other takes every other type,
-// and what the app gives up on goes to appID's dead-letter topic; plus the
-// subscription to that dead-letter topic itself, delivered to dead.
-func Subscriptions(appID, topic string, rules []events.Rule, other, dead string) []events.Subscription {
-	return []events.Subscription{
-		{
+// Topic is one topic an app consumes: Rules route the event types it acts on to
+// their paths, and Other takes any other type the topic carries.
+type Topic struct {
+	Name  string
+	Rules []events.Rule
+	Other string
+}
+
+// Subscriptions returns the answer to GET /dapr/subscribe for the app appID that
+// consumes topics: what it gives up on goes to appID's dead-letter topic; plus
+// the subscription to that dead-letter topic itself, delivered to dead.
+func Subscriptions(appID, dead string, topics ...Topic) []events.Subscription {
+	subs := make([]events.Subscription, 0, len(topics)+1)
+	for _, t := range topics {
+		subs = append(subs, events.Subscription{
 			PubSubName:      events.PubSub,
-			Topic:           topic,
-			Routes:          events.Routes{Rules: rules, Default: other},
+			Topic:           t.Name,
+			Routes:          events.Routes{Rules: t.Rules, Default: t.Other},
 			DeadLetterTopic: events.DeadLetterTopic(appID),
-		},
-		{
-			PubSubName: events.PubSub,
-			Topic:      events.DeadLetterTopic(appID),
-			Routes:     events.Routes{Default: dead},
-		},
+		})
 	}
+	return append(subs, events.Subscription{
+		PubSubName: events.PubSub,
+		Topic:      events.DeadLetterTopic(appID),
+		Routes:     events.Routes{Default: dead},
+	})
 }

@@ -110,18 +110,28 @@ func TestDeadLetters(t *testing.T) {
 }
 
 func TestSubscriptions(t *testing.T) {
-	subs := Subscriptions("inventory", events.TopicOrders,
-		[]events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}, "/events/other", "/events/deadletter")
-	require.Len(t, subs, 2)
-	assert.Equal(t, events.Subscription{
-		PubSubName:      events.PubSub,
-		Topic:           events.TopicOrders,
-		Routes:          events.Routes{Rules: []events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}, Default: "/events/other"},
-		DeadLetterTopic: "inventory-deadletter",
-	}, subs[0])
-	assert.Equal(t, events.Subscription{
-		PubSubName: events.PubSub,
-		Topic:      "inventory-deadletter",
-		Routes:     events.Routes{Default: "/events/deadletter"},
-	}, subs[1])
+	placed := []events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}
+	cancelled := []events.Rule{events.TypeRule(events.OrderCancelled, "/events/order-cancelled")}
+	subs := Subscriptions("inventory", "/events/deadletter",
+		Topic{Name: events.TopicOrderPlaced, Rules: placed, Other: "/events/other"},
+		Topic{Name: events.TopicOrderCancelled, Rules: cancelled, Other: "/events/other"})
+	assert.Equal(t, []events.Subscription{
+		{
+			PubSubName:      events.PubSub,
+			Topic:           events.TopicOrderPlaced,
+			Routes:          events.Routes{Rules: placed, Default: "/events/other"},
+			DeadLetterTopic: "inventory-deadletter",
+		},
+		{
+			PubSubName:      events.PubSub,
+			Topic:           events.TopicOrderCancelled,
+			Routes:          events.Routes{Rules: cancelled, Default: "/events/other"},
+			DeadLetterTopic: "inventory-deadletter",
+		},
+		{
+			PubSubName: events.PubSub,
+			Topic:      "inventory-deadletter",
+			Routes:     events.Routes{Default: "/events/deadletter"},
+		},
+	}, subs)
 }

@@ -19,7 +19,7 @@ import (
 // about orderID carrying data (a value, or a json.RawMessage as it is).
 func cloudEvent(t *testing.T, typ, orderID string, data any) string {
 	t.Helper()
-	return daprfake.CloudEvent(t, events.TopicOrders, typ, orderID, data)
+	return daprfake.CloudEvent(t, events.OrderTopic(typ), typ, orderID, data)
 }
 
 func order(orderID string, lines ...events.Line) events.Order {
@@ -375,17 +375,18 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	rec := do(t, srv, "GET", "/dapr/subscribe", "", "")
 	require.Equal(t, 200, rec.Code)
 	assert.JSONEq(t, `[
-		{"pubsubname":"pubsub","topic":"orders","deadLetterTopic":"inventory-deadletter","routes":{
-			"rules":[
-				{"match":"event.type == \"daprshop.order.placed.v1\"","path":"/events/order-placed"},
-				{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
+		{"pubsubname":"pubsub","topic":"order-placed","deadLetterTopic":"inventory-deadletter","routes":{
+			"rules":[{"match":"event.type == \"daprshop.order.placed.v1\"","path":"/events/order-placed"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"order-cancelled","deadLetterTopic":"inventory-deadletter","routes":{
+			"rules":[{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
 			"default":"/events/other"}},
 		{"pubsubname":"pubsub","topic":"inventory-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderPlaced, "o9", order("o9"))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
-	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"orders"}]}`, rec.Body.String())
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"order-placed"}]}`, rec.Body.String())
 }
 
 // TestAnotherInstanceTakesTheStockFirst lets another instance reserve the last

@@ -34,13 +34,21 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead 
 }
 
 // handleSubscribe answers the sidecar's GET /dapr/subscribe: placed and cancelled
-// orders each go to their own path, every other order event is acknowledged, and
-// what cannot be processed ends on the inventory's dead-letter topic.
+// orders, each on its own topic, go to their own paths, an event of any other
+// type on those topics is acknowledged, and what cannot be processed ends on the
+// inventory's dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
-	subs := pubsub.Subscriptions(appID, events.TopicOrders, []events.Rule{
-		events.TypeRule(events.OrderPlaced, pathOrderPlaced),
-		events.TypeRule(events.OrderCancelled, pathOrderCancelled),
-	}, pathOtherEvent, pathDeadLetter)
+	subs := pubsub.Subscriptions(appID, pathDeadLetter,
+		pubsub.Topic{
+			Name:  events.TopicOrderPlaced,
+			Rules: []events.Rule{events.TypeRule(events.OrderPlaced, pathOrderPlaced)},
+			Other: pathOtherEvent,
+		},
+		pubsub.Topic{
+			Name:  events.TopicOrderCancelled,
+			Rules: []events.Rule{events.TypeRule(events.OrderCancelled, pathOrderCancelled)},
+			Other: pathOtherEvent,
+		})
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}

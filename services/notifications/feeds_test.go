@@ -49,7 +49,7 @@ func do(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRec
 // about orderID carrying data (a value, or a json.RawMessage as it is).
 func cloudEvent(t *testing.T, typ, orderID string, data any) string {
 	t.Helper()
-	return daprfake.CloudEvent(t, events.TopicOrders, typ, orderID, data)
+	return daprfake.CloudEvent(t, events.OrderTopic(typ), typ, orderID, data)
 }
 
 func confirmed(orderID, customerID string) events.Order {
@@ -238,10 +238,11 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	rec := do(t, srv, "GET", "/dapr/subscribe")
 	require.Equal(t, 200, rec.Code)
 	assert.JSONEq(t, `[
-		{"pubsubname":"pubsub","topic":"orders","deadLetterTopic":"notifications-deadletter","routes":{
-			"rules":[
-				{"match":"event.type == \"daprshop.order.confirmed.v1\"","path":"/events/order-confirmed"},
-				{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
+		{"pubsubname":"pubsub","topic":"order-confirmed","deadLetterTopic":"notifications-deadletter","routes":{
+			"rules":[{"match":"event.type == \"daprshop.order.confirmed.v1\"","path":"/events/order-confirmed"}],
+			"default":"/events/other"}},
+		{"pubsubname":"pubsub","topic":"order-cancelled","deadLetterTopic":"notifications-deadletter","routes":{
+			"rules":[{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
 			"default":"/events/other"}},
 		{"pubsubname":"pubsub","topic":"notifications-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
@@ -249,5 +250,5 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.Empty(t, feedOf(t, srv, "c1").Notifications, "an ignored event notifies nobody")
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderConfirmed, "o9", confirmed("o9", "c1"))))
 	rec = do(t, srv, "GET", "/deadletters")
-	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"orders"}]}`, rec.Body.String())
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"order-confirmed"}]}`, rec.Body.String())
 }

@@ -36,14 +36,21 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pu
 }
 
 // handleSubscribe answers the sidecar's GET /dapr/subscribe: confirmed and
-// cancelled orders each go to their own path, every other order event is
-// acknowledged, and what cannot be processed ends on the notifications
-// dead-letter topic.
+// cancelled orders, each on its own topic, go to their own paths, an event of any
+// other type on those topics is acknowledged, and what cannot be processed ends
+// on the notifications dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
-	subs := pubsub.Subscriptions(appID, events.TopicOrders, []events.Rule{
-		events.TypeRule(events.OrderConfirmed, pathOrderConfirmed),
-		events.TypeRule(events.OrderCancelled, pathOrderCancelled),
-	}, pathOtherEvent, pathDeadLetter)
+	subs := pubsub.Subscriptions(appID, pathDeadLetter,
+		pubsub.Topic{
+			Name:  events.TopicOrderConfirmed,
+			Rules: []events.Rule{events.TypeRule(events.OrderConfirmed, pathOrderConfirmed)},
+			Other: pathOtherEvent,
+		},
+		pubsub.Topic{
+			Name:  events.TopicOrderCancelled,
+			Rules: []events.Rule{events.TypeRule(events.OrderCancelled, pathOrderCancelled)},
+			Other: pathOtherEvent,
+		})
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}

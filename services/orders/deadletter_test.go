@@ -66,14 +66,15 @@ func TestDeadLetters(t *testing.T) {
 
 			got := e.stored(o.ID)
 			assert.Equal(t, tt.wantStatus, got.Status)
-			txs := e.fake.transactions()
+			pubs := e.fake.published()
 			if tt.wantAction == actionCancelled {
 				assert.Equal(t, events.ReasonProcessing, got.Reason)
-				require.Len(t, txs, 1)
-				assertOrderTx(t, txs[0], got, events.OrderCancelled, "1")
+				assert.Equal(t, 2, e.fake.version(orderKey(o.ID)), "one compare-and-swap")
+				require.Len(t, pubs, 1, "the cancellation is announced, which releases the stock")
+				assertAnnounced(t, pubs[0], got, events.OrderCancelled)
 			} else {
 				assert.Equal(t, o, got)
-				assert.Empty(t, txs)
+				assert.Empty(t, pubs)
 			}
 
 			report := e.deadLetters()
@@ -90,7 +91,7 @@ func TestDeadLetters(t *testing.T) {
 }
 
 func TestDeadLetterRetriesWhenTheCancellationCannotBeSaved(t *testing.T) {
-	for _, method := range []string{"GetState", "ExecuteStateTransaction"} {
+	for _, method := range []string{"GetState", "SaveState", "PublishEvent"} {
 		t.Run(method, func(t *testing.T) {
 			e := newTestEnv(t)
 			o := e.seed(events.StatusPending)
@@ -106,8 +107,15 @@ func TestDeadLetterRetriesWhenTheCancellationCannotBeSaved(t *testing.T) {
 
 			e.fake.fail = nil
 			assert.Equal(t, events.StatusSuccess, e.deliver(pathDeadLetter, body))
-			assert.Equal(t, events.StatusCancelled, e.stored(o.ID).Status)
-			assert.Equal(t, int64(1), e.deadLetters().Count)
+			got := e.stored(o.ID)
+			assert.Equal(t, events.StatusCancelled, got.Status)
+			assert.Equal(t, 2, e.fake.version(orderKey(o.ID)), "cancelled once")
+			pubs := e.fake.published()
+			require.Len(t, pubs, 1)
+			assertAnnounced(t, pubs[0], got, events.OrderCancelled)
+			report := e.deadLetters()
+			assert.Equal(t, int64(1), report.Count)
+			assert.Equal(t, actionCancelled, report.Recent[0].Action)
 		})
 	}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprfake"
 )
 
 // fakeSidecar is an in-memory sidecar with the Redis state store's rules and a
@@ -42,6 +44,8 @@ type fakeSidecar struct {
 	beforeTx func(ops []*client.StateOperation)
 	// catalogAnswer, when set, replaces the catalog's answer.
 	catalogAnswer []byte
+	// pub records the events published directly, outside the outbox.
+	pub daprfake.Client
 }
 
 type fakeEntry struct {
@@ -233,7 +237,20 @@ func (f *fakeSidecar) InvokeMethod(_ context.Context, appID, methodName, verb st
 	return json.Marshal(out)
 }
 
+// PublishEvent records the event; fail is asked with the topic as the key.
+func (f *fakeSidecar) PublishEvent(ctx context.Context, pubsubName, topic string, data interface{}, opts ...client.PublishEventOption) error {
+	if err := f.failure("PublishEvent", topic); err != nil {
+		return err
+	}
+	return f.pub.PublishEvent(ctx, pubsubName, topic, data, opts...)
+}
+
 // Helpers for the tests to look inside.
+
+// published returns the events published outside the outbox, in order.
+func (f *fakeSidecar) published() []daprfake.Event {
+	return f.pub.Published()
+}
 
 func (f *fakeSidecar) keys() []string {
 	f.mu.Lock()

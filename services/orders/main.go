@@ -1,7 +1,8 @@
 // Command orders places orders and follows them through the saga: it prices an
 // order by invoking the catalog, saves it together with its OrderPlaced event
 // through Dapr's transactional outbox, and moves it to reserved, confirmed or
-// cancelled as the inventory's and payments' outcomes arrive.
+// cancelled as the inventory's and payments' outcomes arrive, announcing the
+// confirmation or cancellation once it is saved.
 package main
 
 import (

@@ -12,47 +12,34 @@ import (
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/pubsub"
 )
 
 // maxEventBytes is the largest event body a subscriber reads.
 const maxEventBytes = 1 << 20
 
-// subscriptions are the topics and routes the sidecar delivers to this app.
-// Every subscription has the app's dead-letter topic, except the one to that
-// topic itself, whose failures must not loop back into it.
+// subscriptions are the topics and routes the sidecar delivers to this app: the
+// outcomes of the inventory and of payments, each type to its own path, any other
+// type of those topics acknowledged, and what cannot be processed to orders'
+// dead-letter topic.
 func subscriptions(appID string) []events.Subscription {
-	dead := events.DeadLetterTopic(appID)
-	return []events.Subscription{
-		{
-			PubSubName: events.PubSub,
-			Topic:      events.TopicInventory,
-			Routes: events.Routes{
-				Rules: []events.Rule{
-					events.TypeRule(events.StockReserved, pathStockReserved),
-					events.TypeRule(events.StockRejected, pathStockRejected),
-				},
-				Default: pathOtherEvent,
+	return pubsub.Subscriptions(appID, pathDeadLetter,
+		pubsub.Topic{
+			Name: events.TopicInventory,
+			Rules: []events.Rule{
+				events.TypeRule(events.StockReserved, pathStockReserved),
+				events.TypeRule(events.StockRejected, pathStockRejected),
 			},
-			DeadLetterTopic: dead,
+			Other: pathOtherEvent,
 		},
-		{
-			PubSubName: events.PubSub,
-			Topic:      events.TopicPayments,
-			Routes: events.Routes{
-				Rules: []events.Rule{
-					events.TypeRule(events.PaymentSucceeded, pathPaymentSucceeded),
-					events.TypeRule(events.PaymentFailed, pathPaymentFailed),
-				},
-				Default: pathOtherEvent,
+		pubsub.Topic{
+			Name: events.TopicPayments,
+			Rules: []events.Rule{
+				events.TypeRule(events.PaymentSucceeded, pathPaymentSucceeded),
+				events.TypeRule(events.PaymentFailed, pathPaymentFailed),
 			},
-			DeadLetterTopic: dead,
-		},
-		{
-			PubSubName: events.PubSub,
-			Topic:      dead,
-			Routes:     events.Routes{Default: pathDeadLetter},
-		},
-	}
+			Other: pathOtherEvent,
+		})
 }
 
 // handleSubscribe answers the sidecar's GET /dapr/subscribe.
@@ -157,15 +144,23 @@ func (s *orders) follow(ctx context.Context, env events.Envelope, typ string) er
 	return err
 }
 
-// apply moves the order on by what happened and saves it with the event that
-// announces the change. It reports whether the order changed; an outcome that
-// changes nothing (a duplicate, a late event, an order already final) is not an
-// error. An unknown order is poison: no redelivery can make it appear, because
-// an order's events are published only once the order is saved.
+// apply moves the order on by what happened, saves it by compare-and-swap and
+// then publishes the event that announces the change. It reports whether the
+// outcome moved the order on, in this delivery or in an earlier one whose
+// announcement it repeats; an outcome that changes nothing (a duplicate, a late
+// event, an order already final) is not an error. An unknown order is poison: no
+// redelivery can make it appear, because an order's events are published only
+// once the order is saved.
 //
-// The order's lock serialises the writes of this instance, which matters because
-// the Redis store does not roll a transaction back: a write that lost an ETag race
-// would still publish its event. The ETag guards against other instances.
+// Like inventory and payments, orders publishes an outcome after it has saved
+// the state, under a deterministic event id, and the event that caused the
+// change is its outbox: when the publish fails, the caller answers RETRY, and the
+// redelivered cause finds the order final and announces it again (see
+// reannounce). Only the placement, which has no event behind it that would be
+// delivered again, goes through Dapr's transactional outbox (writeOrder).
+//
+// The order's lock serialises the writes of this instance; the ETag guards
+// against other instances.
 func (s *orders) apply(ctx context.Context, orderID, customerID string, what outcome, reason string) (bool, error) {
 	unlock := s.locks.Lock(orderKey(orderID))
 	defer unlock()
@@ -186,18 +181,18 @@ func (s *orders) apply(ctx context.Context, orderID, customerID string, what out
 		}
 		next, typ, changed := advance(o, what, reason, s.now().UTC())
 		if !changed {
+			if typ := reannounce(o, what); typ != "" {
+				s.log.DebugContext(ctx, "event settled the order before: announcing it again", "orderId", orderID, "status", o.Status, "outcome", what.String())
+				return true, s.publish(ctx, o, typ)
+			}
 			s.log.DebugContext(ctx, "event changes nothing", "orderId", orderID, "status", o.Status, "outcome", what.String())
 			return false, nil
 		}
-		if unpublished[typ] {
-			err = s.saveOrder(ctx, next, etag)
-		} else {
-			err = s.writeOrder(ctx, next, etag, typ)
-		}
+		err = s.saveOrder(ctx, next, etag)
 		if err == nil {
 			s.log.InfoContext(ctx, "order moved on", "orderId", orderID, "from", o.Status,
 				"to", next.Status, "reason", next.Reason, "event", typ)
-			return true, nil
+			return true, s.publish(ctx, next, typ)
 		}
 		// Tell a conflict with another instance, which a fresh read resolves,
 		// from a failing store.
@@ -212,14 +207,45 @@ func (s *orders) apply(ctx context.Context, orderID, customerID string, what out
 	return false, fmt.Errorf("order %s still changing after %d attempts", orderID, casAttempts)
 }
 
-// unpublished are the changes that no service consumes, so they are saved
-// without an event: a plain compare-and-swap rather than an outbox transaction.
-// An outbox event is not free: daprd 1.14's relay holds one of the pub/sub
-// component's workers (its concurrency) for a second per event before it
-// publishes, so an event nobody reads takes throughput from those that matter.
-// On Redis the compare-and-swap is also the stronger write: it cannot half
-// happen the way a transaction without rollback can.
-var unpublished = map[string]bool{events.OrderReserved: true}
+// publish announces o's change of type typ on the type's topic, under the
+// deterministic id events.EventID, so that announcing it again publishes a
+// duplicate that consumers recognise. A change no service consumes
+// (OrderReserved) has no topic and is not published.
+func (s *orders) publish(ctx context.Context, o order, typ string) error {
+	topic := events.OrderTopic(typ)
+	if topic == "" {
+		return nil
+	}
+	return pubsub.Publish(ctx, s.dapr, topic, typ, o.ID, o.event())
+}
+
+// reannounce returns the type of the event that announced the final order o
+// when what is the outcome that made it final, and "" otherwise. A redelivery of
+// that outcome may mean that its first delivery saved the order but could not
+// publish, so the event is published again; any other outcome reaching a final
+// order is just late.
+func reannounce(o order, what outcome) string {
+	switch o.Status {
+	case events.StatusConfirmed:
+		if what == paymentSucceeded {
+			return events.OrderConfirmed
+		}
+	case events.StatusCancelled:
+		var cause outcome
+		switch o.Reason {
+		case events.ReasonPaymentDeclined:
+			cause = paymentFailed
+		case events.ReasonProcessing:
+			cause = processingFailed
+		default:
+			cause = stockRejected
+		}
+		if what == cause {
+			return events.OrderCancelled
+		}
+	}
+	return ""
+}
 
 // advance returns o moved on by what happened at at, the type of the event that
 // announces the change, and whether anything changed. Final orders never change.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/daprshop/daprshop/internal/daprfake"
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
 )
@@ -133,6 +134,21 @@ func outcomeEvent(t *testing.T, typ, orderID, reason string) (string, []byte) {
 	return "", nil
 }
 
+// assertAnnounced checks that ev is the announcement of o's change of type typ:
+// on the type's topic, under the deterministic id, with o as its payload.
+func assertAnnounced(t *testing.T, ev daprfake.Event, o order, typ string) {
+	t.Helper()
+	assert.Equal(t, events.PubSub, ev.PubSub)
+	assert.Equal(t, events.OrderTopic(typ), ev.Topic)
+	assert.Equal(t, typ, ev.Type())
+	assert.Equal(t, events.EventID(o.ID, typ), ev.ID())
+	var payload events.Order
+	dec := json.NewDecoder(bytes.NewReader(ev.Data))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&payload))
+	assert.Equal(t, o.event(), payload)
+}
+
 func TestSagaTransitions(t *testing.T) {
 	const (
 		pending   = events.StatusPending
@@ -149,27 +165,28 @@ func TestSagaTransitions(t *testing.T) {
 		wantStatus  string
 		wantReason  string
 		wantHistory []string
-		wantEvent   string // "" when nothing may change
+		wantEvent   string // the type of the change; "" when nothing may change
+		wantAgain   string // for an unchanged order: the event announced again, if any
 	}{
-		{"stock reserved", pending, events.StockReserved, "", reserved, "", []string{pending, reserved}, events.OrderReserved},
-		{"stock rejected keeps its reason", pending, events.StockRejected, events.ReasonUnknownProduct, cancelled, events.ReasonUnknownProduct, []string{pending, cancelled}, events.OrderCancelled},
-		{"stock rejected out of stock", pending, events.StockRejected, events.ReasonOutOfStock, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled},
-		{"stock rejected without a reason", pending, events.StockRejected, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled},
-		{"payment succeeded", reserved, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, events.OrderConfirmed},
-		{"payment before its reservation confirms", pending, events.PaymentSucceeded, "", confirmed, "", []string{pending, paid, confirmed}, events.OrderConfirmed},
-		{"payment failed", reserved, events.PaymentFailed, events.ReasonNoAccount, cancelled, events.ReasonPaymentDeclined, []string{pending, reserved, cancelled}, events.OrderCancelled},
-		{"payment failed before its reservation", pending, events.PaymentFailed, "", cancelled, events.ReasonPaymentDeclined, []string{pending, cancelled}, events.OrderCancelled},
+		{"stock reserved", pending, events.StockReserved, "", reserved, "", []string{pending, reserved}, events.OrderReserved, ""},
+		{"stock rejected keeps its reason", pending, events.StockRejected, events.ReasonUnknownProduct, cancelled, events.ReasonUnknownProduct, []string{pending, cancelled}, events.OrderCancelled, ""},
+		{"stock rejected out of stock", pending, events.StockRejected, events.ReasonOutOfStock, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled, ""},
+		{"stock rejected without a reason", pending, events.StockRejected, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled, ""},
+		{"payment succeeded", reserved, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, events.OrderConfirmed, ""},
+		{"payment before its reservation confirms", pending, events.PaymentSucceeded, "", confirmed, "", []string{pending, paid, confirmed}, events.OrderConfirmed, ""},
+		{"payment failed", reserved, events.PaymentFailed, events.ReasonNoAccount, cancelled, events.ReasonPaymentDeclined, []string{pending, reserved, cancelled}, events.OrderCancelled, ""},
+		{"payment failed before its reservation", pending, events.PaymentFailed, "", cancelled, events.ReasonPaymentDeclined, []string{pending, cancelled}, events.OrderCancelled, ""},
 
-		{"duplicate reservation", reserved, events.StockReserved, "", reserved, "", []string{pending, reserved}, ""},
-		{"rejection after a reservation", reserved, events.StockRejected, events.ReasonOutOfStock, reserved, "", []string{pending, reserved}, ""},
-		{"late reservation of a confirmed order", confirmed, events.StockReserved, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
-		{"duplicate payment", confirmed, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
-		{"failed payment of a confirmed order", confirmed, events.PaymentFailed, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
-		{"rejection of a confirmed order", confirmed, events.StockRejected, "", confirmed, "", []string{pending, reserved, paid, confirmed}, ""},
-		{"late reservation of a cancelled order", cancelled, events.StockReserved, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
-		{"payment of a cancelled order", cancelled, events.PaymentSucceeded, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
-		{"duplicate rejection", cancelled, events.StockRejected, events.ReasonUnknownProduct, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
-		{"failed payment of a cancelled order", cancelled, events.PaymentFailed, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, ""},
+		{"duplicate reservation", reserved, events.StockReserved, "", reserved, "", []string{pending, reserved}, "", ""},
+		{"rejection after a reservation", reserved, events.StockRejected, events.ReasonOutOfStock, reserved, "", []string{pending, reserved}, "", ""},
+		{"late reservation of a confirmed order", confirmed, events.StockReserved, "", confirmed, "", []string{pending, reserved, paid, confirmed}, "", ""},
+		{"duplicate payment", confirmed, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, "", events.OrderConfirmed},
+		{"failed payment of a confirmed order", confirmed, events.PaymentFailed, "", confirmed, "", []string{pending, reserved, paid, confirmed}, "", ""},
+		{"rejection of a confirmed order", confirmed, events.StockRejected, "", confirmed, "", []string{pending, reserved, paid, confirmed}, "", ""},
+		{"late reservation of a cancelled order", cancelled, events.StockReserved, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, "", ""},
+		{"payment of a cancelled order", cancelled, events.PaymentSucceeded, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, "", ""},
+		{"duplicate rejection", cancelled, events.StockRejected, events.ReasonUnknownProduct, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, "", events.OrderCancelled},
+		{"failed payment of a cancelled order", cancelled, events.PaymentFailed, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,20 +199,24 @@ func TestSagaTransitions(t *testing.T) {
 			assert.Equal(t, tt.wantStatus, got.Status)
 			assert.Equal(t, tt.wantReason, got.Reason)
 			assert.Equal(t, tt.wantHistory, statuses(got))
-			txs := e.fake.transactions()
+			assert.Empty(t, e.fake.transactions(), "the saga's changes do not go through the outbox")
+			pubs := e.fake.published()
 			if tt.wantEvent == "" {
-				assert.Empty(t, txs, "nothing written, nothing published")
 				assert.Equal(t, o, got)
-				assert.Equal(t, 1, e.fake.version(orderKey(o.ID)))
+				assert.Equal(t, 1, e.fake.version(orderKey(o.ID)), "nothing written")
+				if tt.wantAgain == "" {
+					assert.Empty(t, pubs, "nothing published")
+				} else if assert.Len(t, pubs, 1, "the outcome that settled the order announces it again") {
+					assertAnnounced(t, pubs[0], o, tt.wantAgain)
+				}
 				return
 			}
-			if unpublished[tt.wantEvent] {
-				assert.Empty(t, txs, "saved without an outbox event")
-				assert.Equal(t, []string{orderKey(o.ID)}, e.fake.plainSaves(), "one compare-and-swap of the order")
-				assert.Equal(t, 2, e.fake.version(orderKey(o.ID)))
-			} else {
-				require.Len(t, txs, 1)
-				assertOrderTx(t, txs[0], got, tt.wantEvent, "1")
+			assert.Equal(t, []string{orderKey(o.ID)}, e.fake.plainSaves(), "one compare-and-swap of the order")
+			assert.Equal(t, 2, e.fake.version(orderKey(o.ID)))
+			if events.OrderTopic(tt.wantEvent) == "" {
+				assert.Empty(t, pubs, "a change no service consumes is not published")
+			} else if assert.Len(t, pubs, 1) {
+				assertAnnounced(t, pubs[0], got, tt.wantEvent)
 			}
 			assert.Equal(t, o.History, got.History[:len(o.History)], "history is only appended to")
 			if tt.wantStatus == cancelled {
@@ -211,7 +232,7 @@ func TestSagaSequences(t *testing.T) {
 		deliveries  []string // event types, in delivery order
 		wantStatus  string
 		wantHistory []string
-		wantEvents  []string
+		wantEvents  []string // the placement's, through the outbox, then those published
 	}{
 		{
 			"happy path",
@@ -232,21 +253,21 @@ func TestSagaSequences(t *testing.T) {
 			[]string{events.StockReserved, events.StockReserved, events.PaymentSucceeded, events.StockReserved, events.PaymentSucceeded},
 			events.StatusConfirmed,
 			[]string{"pending", "reserved", "paid", "confirmed"},
-			[]string{events.OrderPlaced, events.OrderConfirmed},
+			[]string{events.OrderPlaced, events.OrderConfirmed, events.OrderConfirmed},
 		},
 		{
 			"rejected, then contradicting events",
 			[]string{events.StockRejected, events.StockReserved, events.PaymentSucceeded, events.StockRejected},
 			events.StatusCancelled,
 			[]string{"pending", "cancelled"},
-			[]string{events.OrderPlaced, events.OrderCancelled},
+			[]string{events.OrderPlaced, events.OrderCancelled, events.OrderCancelled},
 		},
 		{
 			"payment fails, then a late reservation",
 			[]string{events.StockReserved, events.PaymentFailed, events.StockReserved, events.PaymentFailed},
 			events.StatusCancelled,
 			[]string{"pending", "reserved", "cancelled"},
-			[]string{events.OrderPlaced, events.OrderCancelled},
+			[]string{events.OrderPlaced, events.OrderCancelled, events.OrderCancelled},
 		},
 	}
 	for _, tt := range tests {
@@ -263,13 +284,54 @@ func TestSagaSequences(t *testing.T) {
 			assert.Equal(t, tt.wantStatus, got.Status)
 			assert.Equal(t, tt.wantHistory, statuses(got))
 
-			var published []string
-			for _, tx := range e.fake.transactions() {
-				require.Len(t, tx, 2)
-				assert.Equal(t, "true", tx[1].Item.Metadata["outbox.projection"], "the projection comes last")
-				published = append(published, tx[0].Item.Metadata["type"])
+			var types []string
+			txs := e.fake.transactions()
+			require.Len(t, txs, 1, "the placement")
+			types = append(types, txs[0][0].Item.Metadata["type"])
+			for _, ev := range e.fake.published() {
+				types = append(types, ev.Type())
+				assertAnnounced(t, ev, got, ev.Type())
 			}
-			assert.Equal(t, tt.wantEvents, published)
+			assert.Equal(t, tt.wantEvents, types)
+		})
+	}
+}
+
+// TestSagaAnnouncesAgainWhatItSavedButCouldNotPublish is the delivered event
+// acting as the outbox: the order is saved, the publish fails, the event is
+// retried, and its redelivery publishes the announcement without a second write.
+func TestSagaAnnouncesAgainWhatItSavedButCouldNotPublish(t *testing.T) {
+	for _, typ := range []string{events.PaymentSucceeded, events.StockRejected, events.PaymentFailed} {
+		t.Run(typ, func(t *testing.T) {
+			e := newTestEnv(t)
+			start := events.StatusReserved
+			if typ == events.StockRejected {
+				start = events.StatusPending
+			}
+			o := e.seed(start)
+			e.fake.fail = func(method, _ string) error {
+				if method == "PublishEvent" {
+					return errors.New("pubsub: connection refused")
+				}
+				return nil
+			}
+			path, body := outcomeEvent(t, typ, o.ID, "")
+			assert.Equal(t, events.StatusRetry, e.deliver(path, body))
+			saved := e.stored(o.ID)
+			assert.True(t, saved.terminal(), "the order was saved: %s", saved.Status)
+			assert.Empty(t, e.fake.published())
+
+			e.fake.fail = nil
+			assert.Equal(t, events.StatusSuccess, e.deliver(path, body))
+			assert.Equal(t, saved, e.stored(o.ID))
+			assert.Equal(t, 2, e.fake.version(orderKey(o.ID)), "saved once")
+			pubs := e.fake.published()
+			require.Len(t, pubs, 1)
+			want := events.OrderConfirmed
+			if saved.Status == events.StatusCancelled {
+				want = events.OrderCancelled
+			}
+			assertAnnounced(t, pubs[0], saved, want)
 		})
 	}
 }
@@ -328,10 +390,10 @@ func TestSagaRejectsBadEvents(t *testing.T) {
 			}
 			return nil
 		}, events.StatusRetry},
-		{"transaction fails", pathPaymentSucceeded, func(t *testing.T, id string) []byte {
+		{"save fails", pathPaymentSucceeded, func(t *testing.T, id string) []byte {
 			return cloudEvent(t, events.PaymentSucceeded, payment(id, ""))
 		}, func(m, _ string) error {
-			if m == "ExecuteStateTransaction" {
+			if m == "SaveState" {
 				return boom
 			}
 			return nil
@@ -346,6 +408,7 @@ func TestSagaRejectsBadEvents(t *testing.T) {
 			e.fake.fail = nil
 			assert.Equal(t, o, e.stored(o.ID), "the order is unchanged")
 			assert.Equal(t, 1, e.fake.version(orderKey(o.ID)))
+			assert.Empty(t, e.fake.published(), "nothing published")
 		})
 	}
 }
@@ -354,16 +417,19 @@ func TestSagaRetriesAfterAConcurrentChange(t *testing.T) {
 	e := newTestEnv(t)
 	o := e.seed(events.StatusPending)
 	// Another instance applies the reservation between this instance's read and
-	// its transaction, so the transaction's ETag no longer matches.
+	// its compare-and-swap, so the ETag no longer matches.
 	var once sync.Once
-	e.fake.beforeTx = func([]*client.StateOperation) {
-		once.Do(func() {
-			other := o
-			other.Status = events.StatusReserved
-			other.History = append(append([]change{}, o.History...), change{Status: events.StatusReserved, At: o.CreatedAt.Add(time.Second)})
-			b, _ := json.Marshal(other)
-			e.fake.setBytes(orderKey(o.ID), b)
-		})
+	e.fake.fail = func(method, key string) error {
+		if method == "SaveState" && key == orderKey(o.ID) {
+			once.Do(func() {
+				other := o
+				other.Status = events.StatusReserved
+				other.History = append(append([]change{}, o.History...), change{Status: events.StatusReserved, At: o.CreatedAt.Add(time.Second)})
+				b, _ := json.Marshal(other)
+				e.fake.setBytes(orderKey(o.ID), b)
+			})
+		}
+		return nil
 	}
 	path, body := outcomeEvent(t, events.PaymentSucceeded, o.ID, "")
 	assert.Equal(t, events.StatusSuccess, e.deliver(path, body))
@@ -371,9 +437,11 @@ func TestSagaRetriesAfterAConcurrentChange(t *testing.T) {
 	got := e.stored(o.ID)
 	assert.Equal(t, events.StatusConfirmed, got.Status)
 	assert.Equal(t, []string{"pending", "reserved", "paid", "confirmed"}, statuses(got), "applied on top of the other change")
-	txs := e.fake.transactions()
-	require.Len(t, txs, 2, "the first attempt lost, the second won")
-	assertOrderTx(t, txs[1], got, events.OrderConfirmed, "2")
+	assert.Equal(t, []string{orderKey(o.ID)}, e.fake.plainSaves(), "the first attempt lost, the second won")
+	assert.Equal(t, 3, e.fake.version(orderKey(o.ID)))
+	pubs := e.fake.published()
+	require.Len(t, pubs, 1, "only the write that won is announced")
+	assertAnnounced(t, pubs[0], got, events.OrderConfirmed)
 }
 
 func TestSagaSerialisesEventsOfOneOrder(t *testing.T) {
@@ -404,9 +472,13 @@ func TestSagaSerialisesEventsOfOneOrder(t *testing.T) {
 		assert.Equal(t, events.StatusSuccess, a)
 	}
 	assert.Equal(t, events.StatusConfirmed, e.stored(o.ID).Status)
-	// Every write won its ETag: none was tried and lost, which on Redis would
-	// have published an event for a change that was never saved.
+	// Every write won its ETag: none was tried and lost.
 	assert.Equal(t, len(e.fake.transactions())+len(e.fake.plainSaves(orderKey(o.ID))), e.fake.version(orderKey(o.ID)))
+	pubs := e.fake.published()
+	require.NotEmpty(t, pubs)
+	for _, ev := range pubs {
+		assertAnnounced(t, ev, e.stored(o.ID), events.OrderConfirmed)
+	}
 }
 
 func TestSagaReservationLosesToAConcurrentChange(t *testing.T) {
@@ -436,7 +508,7 @@ func TestSagaReservationLosesToAConcurrentChange(t *testing.T) {
 	got := e.stored(o.ID)
 	assert.Equal(t, events.StatusConfirmed, got.Status)
 	assert.Equal(t, []string{"pending", "paid", "confirmed"}, statuses(got), "the lost write left nothing behind")
-	assert.Empty(t, e.fake.transactions(), "nothing published")
+	assert.Empty(t, e.fake.published(), "nothing published")
 	assert.Equal(t, 2, e.fake.version(orderKey(o.ID)), "only the other instance's write landed")
 }
 
@@ -449,7 +521,7 @@ func TestOtherEventsAreAcknowledged(t *testing.T) {
 	} {
 		assert.Equal(t, events.StatusSuccess, e.deliver(pathOtherEvent, body))
 	}
-	assert.Empty(t, e.fake.transactions())
+	assert.Empty(t, e.fake.published())
 	assert.Equal(t, o, e.stored(o.ID))
 }
 
@@ -494,5 +566,5 @@ func TestCorruptOrderRecord(t *testing.T) {
 	assert.Equal(t, events.StatusSuccess, e.deliver(pathDeadLetter, body), "a dead event has nowhere further to go")
 	assert.Equal(t, int64(1), e.deadLetters().Count)
 	assertProblem(t, e.do(http.MethodGet, "/"+o.ID, "", nil), http.StatusInternalServerError, "internal error")
-	assert.Empty(t, e.fake.transactions())
+	assert.Empty(t, e.fake.published())
 }

@@ -22,6 +22,7 @@ type sidecar interface {
 	SaveStateWithETag(ctx context.Context, storeName, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error
 	ExecuteStateTransaction(ctx context.Context, storeName string, meta map[string]string, ops []*client.StateOperation) error
 	InvokeMethod(ctx context.Context, appID, methodName, verb string) ([]byte, error)
+	PublishEvent(ctx context.Context, pubsubName, topicName string, data interface{}, opts ...client.PublishEventOption) error
 }
 
 var _ sidecar = (*client.GRPCClient)(nil)

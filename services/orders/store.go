@@ -68,8 +68,9 @@ func (s *orders) readOrder(ctx context.Context, orderID string) (o order, etag s
 const outboxCommitTimeout = 5 * time.Second
 
 // writeOrder saves o and publishes the event of type typ that announces it, in
-// one outbox transaction. etag is the ETag o was read with, or empty for a new
-// order. The transaction holds exactly one stored upsert, because Dapr publishes
+// one outbox transaction: for the placement, the one change that no delivered
+// event causes (the saga's changes publish after saving; see apply). etag is the
+// ETag o was read with, or empty for a new order. The transaction holds exactly one stored upsert, because Dapr publishes
 // one message per stored upsert, and the projection comes last, because daprd
 // 1.14 drops projections from the op list while ranging over it.
 func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) error {
@@ -112,8 +113,8 @@ func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) erro
 	return nil
 }
 
-// saveOrder saves o, read with etag, by compare-and-swap and publishes
-// nothing: for a change that no service consumes (see unpublished).
+// saveOrder saves o, read with etag, by compare-and-swap, and publishes
+// nothing.
 func (s *orders) saveOrder(ctx context.Context, o order, etag string) error {
 	value, err := json.Marshal(o)
 	if err != nil {

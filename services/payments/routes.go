@@ -36,9 +36,11 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, b *bank, dead *pub
 // charged, every other inventory event is acknowledged, and what cannot be
 // processed ends on the payments dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
-	subs := pubsub.Subscriptions(appID, events.TopicInventory, []events.Rule{
-		events.TypeRule(events.StockReserved, pathStockReserved),
-	}, pathOtherEvent, pathDeadLetter)
+	subs := pubsub.Subscriptions(appID, pathDeadLetter, pubsub.Topic{
+		Name:  events.TopicInventory,
+		Rules: []events.Rule{events.TypeRule(events.StockReserved, pathStockReserved)},
+		Other: pathOtherEvent,
+	})
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}
