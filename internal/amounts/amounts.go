@@ -6,9 +6,10 @@
 // Exactly once works by marks. An operation changes an id's amount by
 // compare-and-swap and writes, in the same key, a mark naming itself
 // ("reserve/<orderID>"), so that a retry of the operation finds the mark and does
-// not apply the change again; the service removes the mark once the operation's
-// outcome is recorded elsewhere. Setting an amount over HTTP keeps the marks, so
-// that the operations in flight still are not applied twice.
+// not apply the change again. Once the operation's outcome is recorded elsewhere
+// the service forgets the mark (Forget), and the mark goes with the next change
+// of that id. Setting an amount over HTTP keeps the marks, so that the
+// operations in flight still are not applied twice.
 //
 // Each service keeps its own record and body types, so that what it stores and
 // what its API answers keep the service's JSON field names; its Kind tells this
@@ -20,6 +21,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
+	"sync"
 
 	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/ids"
@@ -68,19 +71,28 @@ func (k *Kind[R, B]) check(amount *int64) error {
 	return nil
 }
 
+// MaxForgotten bounds how many ids may have forgotten marks waiting for their
+// next change; past it, Forget removes the marks at once.
+const MaxForgotten = 10_000
+
 // Store keeps the amounts of one Kind in a state store.
 type Store[R, B any] struct {
 	kind  Kind[R, B]
 	dapr  statestore.Client
 	store string
 	locks *keylock.Locks
+
+	mu sync.Mutex
+	// forgotten holds, by id, the operations whose outcomes are recorded and
+	// whose marks the next change of the id removes.
+	forgotten map[string][]string
 }
 
 // New returns the Store of kind's amounts in the state store named store. locks
 // must be the ones the service takes for its own work on the same keys, so that
 // a PUT and an operation of this instance never race each other for a key.
 func New[R, B any](kind Kind[R, B], dapr statestore.Client, store string, locks *keylock.Locks) *Store[R, B] {
-	return &Store[R, B]{kind: kind, dapr: dapr, store: store, locks: locks}
+	return &Store[R, B]{kind: kind, dapr: dapr, store: store, locks: locks, forgotten: map[string][]string{}}
 }
 
 // view returns the record that GET and PUT answer: id and amount, no marks.
@@ -123,17 +135,69 @@ func (s *Store[R, B]) Set(ctx context.Context, id string, amount int64) error {
 }
 
 // Change applies fn to the record of id by compare-and-swap; fn may write to the
-// marks without making them, and reports whether it changed anything. An id that
-// was never set is the Kind's Missing error. The caller holds the key's lock.
+// marks without making them, and reports whether it changed anything. The same
+// write removes the marks Forget was given for id. An id that was never set is
+// the Kind's Missing error. The caller holds the key's lock.
 func (s *Store[R, B]) Change(ctx context.Context, id string, fn func(rec *R) (bool, error)) error {
-	return statestore.UpdateJSON(ctx, s.dapr, s.store, s.kind.Key(id), func(rec *R, found bool) (bool, error) {
+	s.mu.Lock()
+	forgotten := slices.Clone(s.forgotten[id])
+	s.mu.Unlock()
+	wrote := false
+	err := statestore.UpdateJSON(ctx, s.dapr, s.store, s.kind.Key(id), func(rec *R, found bool) (bool, error) {
 		if !found {
 			return false, s.kind.Missing
 		}
-		if _, _, marks := s.kind.Fields(rec); *marks == nil {
+		_, _, marks := s.kind.Fields(rec)
+		if *marks == nil {
 			*marks = map[string]int64{}
 		}
-		return fn(rec)
+		changed, err := fn(rec)
+		if err != nil || !changed {
+			wrote = false
+			return false, err
+		}
+		for _, op := range forgotten {
+			delete(*marks, op)
+		}
+		wrote = true
+		return true, nil
+	})
+	if err == nil && wrote && len(forgotten) > 0 {
+		s.mu.Lock()
+		// Forget only appends, so what was removed is the list's head.
+		if cur := s.forgotten[id]; len(cur) > len(forgotten) {
+			s.forgotten[id] = cur[len(forgotten):]
+		} else {
+			delete(s.forgotten, id)
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+// Forget removes the marks of ops from id's record, once the outcomes of those
+// operations are recorded: not with a read and a write of their own, but in the
+// next write that Change makes to id, which for an amount that changes often is
+// the next operation's. A mark that waits is harmless, since the recorded outcome
+// answers any retry of its operation before the mark is consulted; if this
+// instance stops first, the mark stays in the record for good, as a mark whose
+// removal failed would. Past MaxForgotten waiting ids, Forget removes the marks
+// at once. The caller holds the key's lock.
+func (s *Store[R, B]) Forget(ctx context.Context, id string, ops ...string) error {
+	s.mu.Lock()
+	if _, waiting := s.forgotten[id]; waiting || len(s.forgotten) < MaxForgotten {
+		s.forgotten[id] = append(s.forgotten[id], ops...)
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+	return statestore.UpdateJSON(ctx, s.dapr, s.store, s.kind.Key(id), func(rec *R, found bool) (bool, error) {
+		_, _, marks := s.kind.Fields(rec)
+		n := len(*marks)
+		for _, op := range ops {
+			delete(*marks, op)
+		}
+		return found && len(*marks) != n, nil
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -145,6 +146,75 @@ func TestChange(t *testing.T) {
 
 	refuse := errors.New("refused")
 	assert.ErrorIs(t, s.Change(ctx, "a", func(*widget) (bool, error) { return false, refuse }), refuse)
+}
+
+// counting counts the calls the store makes, by method.
+func counting(fake *daprfake.Client) map[string]int {
+	calls := map[string]int{}
+	fake.Hook = func(method, _ string) error {
+		calls[method]++
+		return nil
+	}
+	return calls
+}
+
+func TestForgottenMarksGoWithTheNextChange(t *testing.T) {
+	ctx := context.Background()
+	fake := &daprfake.Client{}
+	s := newStore(fake)
+	fake.Put(testStore, "widget-a", widget{WidgetID: "a", Count: 10})
+	take := func(op string, n int64) func(w *widget) (bool, error) {
+		return func(w *widget) (bool, error) {
+			if _, done := w.Marks[op]; done {
+				return false, nil
+			}
+			w.Count -= n
+			w.Marks[op] = -n
+			return true, nil
+		}
+	}
+	require.NoError(t, s.Change(ctx, "a", take("take/1", 2)))
+
+	calls := counting(fake)
+	require.NoError(t, s.Forget(ctx, "a", "take/1"))
+	assert.Empty(t, calls, "forgetting reads and writes nothing")
+	assert.Equal(t, map[string]int64{"take/1": -2}, stored(t, fake, "a").Marks, "the mark waits")
+
+	require.NoError(t, s.Change(ctx, "a", take("take/1", 2)), "a change that writes nothing")
+	assert.Equal(t, map[string]int64{"take/1": -2}, stored(t, fake, "a").Marks, "keeps the mark waiting")
+
+	calls = counting(fake)
+	require.NoError(t, s.Change(ctx, "a", take("take/2", 3)))
+	assert.Equal(t, map[string]int{"GetState": 1, "SaveState": 1}, calls, "one read, one write")
+	assert.Equal(t, widget{WidgetID: "a", Count: 5, Marks: map[string]int64{"take/2": -3}}, stored(t, fake, "a"),
+		"the next change took the forgotten mark with it")
+
+	fake.Hook = nil
+	require.NoError(t, s.Forget(ctx, "a", "take/2"))
+	require.NoError(t, s.Change(ctx, "a", take("take/3", 1)))
+	require.NoError(t, s.Forget(ctx, "a", "take/3"))
+	require.NoError(t, s.Change(ctx, "a", take("take/4", 1)))
+	assert.Equal(t, map[string]int64{"take/4": -1}, stored(t, fake, "a").Marks, "each change takes the marks forgotten before it")
+}
+
+func TestForgetRemovesAtOncePastTheBound(t *testing.T) {
+	ctx := context.Background()
+	fake := &daprfake.Client{}
+	s := newStore(fake)
+	for i := 0; i < MaxForgotten; i++ {
+		require.NoError(t, s.Forget(ctx, fmt.Sprint("w", i), "take/x"))
+	}
+	fake.Put(testStore, "widget-a", widget{WidgetID: "a", Count: 3, Marks: map[string]int64{"take/1": -2, "take/2": -1}})
+	calls := counting(fake)
+	require.NoError(t, s.Forget(ctx, "a", "take/1"))
+	assert.Equal(t, map[string]int{"GetState": 1, "SaveState": 1}, calls)
+	assert.Equal(t, widget{WidgetID: "a", Count: 3, Marks: map[string]int64{"take/2": -1}}, stored(t, fake, "a"))
+
+	fake.Hook = nil
+	require.NoError(t, s.Forget(ctx, "b", "take/1"), "an id never set has no marks to remove")
+	require.NoError(t, s.Forget(ctx, "w7", "take/y"), "an id already waiting still waits")
+	_, found := fake.Value(testStore, "widget-w7")
+	assert.False(t, found)
 }
 
 func TestHandlers(t *testing.T) {

@@ -14,8 +14,9 @@ package main
 // Retrying an operation skips every key that already bears its mark, so a change
 // is never applied twice, however a previous attempt ended. Only when every line
 // is held is the outcome recorded (the reservation key, create-if-absent); then
-// the marks are removed and the outcome published. A redelivered event finds the
-// recorded outcome and publishes it again, changing nothing.
+// the outcome is published, and the marks go with the next change of each
+// stock. A redelivered event finds the recorded outcome and publishes it again,
+// changing nothing.
 
 import (
 	"context"
@@ -321,19 +322,12 @@ func (l *ledger) undo(ctx context.Context, op string, lines []line) error {
 	return nil
 }
 
-// forget removes the marks of ops once their outcome is recorded. A mark left
-// behind by a failure here is harmless, since the record now answers any retry,
-// so a failure is only logged.
+// forget lets the marks of ops go once their outcome is recorded: each goes with
+// the next change of its stock (amounts.Store.Forget). A mark left behind is
+// harmless, since the record now answers any retry, so a failure is only logged.
 func (l *ledger) forget(ctx context.Context, ops []string, lines []line) {
 	for _, ln := range lines {
-		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
-			n := len(s.Applied)
-			for _, op := range ops {
-				delete(s.Applied, op)
-			}
-			return len(s.Applied) != n, nil
-		})
-		if err != nil {
+		if err := l.stock.Forget(ctx, ln.ProductID, ops...); err != nil {
 			l.log.WarnContext(ctx, "cannot remove the marks of a recorded operation", "ops", ops,
 				"productId", ln.ProductID, "err", err)
 		}

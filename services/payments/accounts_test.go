@@ -121,6 +121,12 @@ func balanceOf(t *testing.T, fake *daprfake.Client, customerID string) int64 {
 	require.True(t, ok, "no account for %s", customerID)
 	var a account
 	require.NoError(t, json.Unmarshal(data, &a))
-	assert.Empty(t, a.Pending, "marks left on the account of %s", customerID)
+	for op := range a.Pending {
+		orderID := strings.TrimPrefix(op, "charge/")
+		data, ok := fake.Value(testStore, chargeKey(orderID))
+		var c charge
+		assert.True(t, ok && json.Unmarshal(data, &c) == nil && c.Status == statusSucceeded,
+			"mark %s left on the account of %s, whose charge is not recorded as succeeded", op, customerID)
+	}
 	return a.BalanceCents
 }

@@ -9,9 +9,9 @@ package main
 //
 // So the account is debited on its own, by compare-and-swap, with a mark naming
 // the charge in the same key; a retry that finds the mark does not debit again.
-// Then the outcome is recorded (the charge key, create-if-absent), the mark
-// removed and the outcome published. A redelivered event finds the recorded
-// outcome and publishes it again, changing nothing.
+// Then the outcome is recorded (the charge key, create-if-absent) and published,
+// and the mark goes with the account's next change. A redelivered event finds
+// the recorded outcome and publishes it again, changing nothing.
 
 import (
 	"context"
@@ -140,18 +140,11 @@ func (b *bank) refund(ctx context.Context, customerID, op string) error {
 	return err
 }
 
-// forget removes the mark of a recorded charge. A mark left behind by a failure
-// here is harmless, since the record now answers any retry, so a failure is only
-// logged.
+// forget lets the mark of a recorded charge go: it goes with the account's next
+// change (amounts.Store.Forget). A mark left behind is harmless, since the record
+// now answers any retry, so a failure is only logged.
 func (b *bank) forget(ctx context.Context, customerID, op string) {
-	err := b.accounts.Change(ctx, customerID, func(a *account) (bool, error) {
-		if _, ok := a.Pending[op]; !ok {
-			return false, nil
-		}
-		delete(a.Pending, op)
-		return true, nil
-	})
-	if err != nil {
+	if err := b.accounts.Forget(ctx, customerID, op); err != nil {
 		b.log.WarnContext(ctx, "cannot remove the mark of a recorded charge", "op", op, "customerId", customerID, "err", err)
 	}
 }
