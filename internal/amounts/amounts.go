@@ -139,11 +139,21 @@ func (s *Store[R, B]) Set(ctx context.Context, id string, amount int64) error {
 // write removes the marks Forget was given for id. An id that was never set is
 // the Kind's Missing error. The caller holds the key's lock.
 func (s *Store[R, B]) Change(ctx context.Context, id string, fn func(rec *R) (bool, error)) error {
+	return s.change(ctx, id, nil, fn)
+}
+
+// ChangeFrom is Change starting from first, the record as the caller has just
+// read it, instead of from a read of its own.
+func (s *Store[R, B]) ChangeFrom(ctx context.Context, id string, first statestore.Read, fn func(rec *R) (bool, error)) error {
+	return s.change(ctx, id, &first, fn)
+}
+
+func (s *Store[R, B]) change(ctx context.Context, id string, first *statestore.Read, fn func(rec *R) (bool, error)) error {
 	s.mu.Lock()
 	forgotten := slices.Clone(s.forgotten[id])
 	s.mu.Unlock()
 	wrote := false
-	err := statestore.UpdateJSON(ctx, s.dapr, s.store, s.kind.Key(id), func(rec *R, found bool) (bool, error) {
+	update := func(rec *R, found bool) (bool, error) {
 		if !found {
 			return false, s.kind.Missing
 		}
@@ -161,7 +171,13 @@ func (s *Store[R, B]) Change(ctx context.Context, id string, fn func(rec *R) (bo
 		}
 		wrote = true
 		return true, nil
-	})
+	}
+	var err error
+	if first != nil {
+		err = statestore.UpdateJSONFrom(ctx, s.dapr, s.store, s.kind.Key(id), *first, update)
+	} else {
+		err = statestore.UpdateJSON(ctx, s.dapr, s.store, s.kind.Key(id), update)
+	}
 	if err == nil && wrote && len(forgotten) > 0 {
 		s.mu.Lock()
 		// Forget only appends, so what was removed is the list's head.

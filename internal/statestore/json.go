@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/dapr/go-sdk/client"
 )
 
 // GetJSON reads the JSON value at key into a T. found is false, and v the zero T,
@@ -14,10 +17,39 @@ func GetJSON[T any](ctx context.Context, c Client, store, key string) (v T, foun
 	if err != nil {
 		return v, false, fmt.Errorf("read %s: %w", key, err)
 	}
-	if len(item.Value) == 0 {
+	return DecodeJSON[T](key, Read{Value: item.Value, ETag: item.Etag})
+}
+
+// BulkReader is the bulk read of the Dapr client. *client.GRPCClient satisfies
+// it.
+type BulkReader interface {
+	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error)
+}
+
+// GetBulk reads keys in one call and returns what it read of each, by key; an
+// absent key has no Value. A key the store could not read fails the whole read.
+func GetBulk(ctx context.Context, c BulkReader, store string, keys ...string) (map[string]Read, error) {
+	items, err := c.GetBulkState(ctx, store, keys, nil, int32(len(keys)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", strings.Join(keys, ", "), err)
+	}
+	out := make(map[string]Read, len(items))
+	for _, it := range items {
+		if it.Error != "" {
+			return nil, fmt.Errorf("read %s: %s", it.Key, it.Error)
+		}
+		out[it.Key] = Read{Value: it.Value, ETag: it.Etag}
+	}
+	return out, nil
+}
+
+// DecodeJSON decodes r, read from key, into a T; found is false when the key is
+// absent.
+func DecodeJSON[T any](key string, r Read) (v T, found bool, err error) {
+	if len(r.Value) == 0 {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(item.Value, &v); err != nil {
+	if err := json.Unmarshal(r.Value, &v); err != nil {
 		var zero T
 		return zero, false, fmt.Errorf("decode %s: %w", key, err)
 	}
@@ -30,7 +62,18 @@ func GetJSON[T any](ctx context.Context, c Client, store, key string) (v T, foun
 // on a fresh read after a conflict, so it must not keep anything from one call to
 // the next.
 func UpdateJSON[T any](ctx context.Context, c Client, store, key string, change func(v *T, found bool) (changed bool, err error)) error {
-	_, err := Update(ctx, c, store, key, func(cur []byte) ([]byte, error) {
+	return updateJSON(ctx, c, store, key, nil, change)
+}
+
+// UpdateJSONFrom is UpdateJSON starting from first, which the caller has just
+// read, instead of from a read of its own; after a conflict it starts again from
+// a fresh read. It spares a read where the caller had to read the key anyway.
+func UpdateJSONFrom[T any](ctx context.Context, c Client, store, key string, first Read, change func(v *T, found bool) (changed bool, err error)) error {
+	return updateJSON(ctx, c, store, key, &first, change)
+}
+
+func updateJSON[T any](ctx context.Context, c Client, store, key string, first *Read, change func(v *T, found bool) (changed bool, err error)) error {
+	_, err := update(ctx, c, store, key, first, func(cur []byte) ([]byte, error) {
 		var v T
 		if cur != nil {
 			if err := json.Unmarshal(cur, &v); err != nil {

@@ -84,6 +84,37 @@ func TestUpdateJSON(t *testing.T) {
 	}
 }
 
+func TestUpdateJSONFrom(t *testing.T) {
+	ctx := context.Background()
+	c := &daprfake.Client{}
+	c.Put("s", "k", counter{Name: "a", N: 1})
+	item, err := c.GetState(ctx, "s", "k", nil)
+	require.NoError(t, err)
+	first := Read{Value: item.Value, ETag: item.Etag}
+	increment := func(v *counter, _ bool) (bool, error) {
+		v.N++
+		return true, nil
+	}
+	reads := 0
+	c.Hook = func(method, _ string) error {
+		if method == "GetState" {
+			reads++
+		}
+		return nil
+	}
+	require.NoError(t, UpdateJSONFrom(ctx, c, "s", "k", first, increment))
+	assert.Equal(t, 0, reads, "the first attempt starts from the caller's read")
+	v, _ := c.Value("s", "k")
+	assert.JSONEq(t, `{"name":"a","n":2}`, string(v))
+
+	// first is stale now: the write loses, and the change is made again on a
+	// fresh read rather than overwriting.
+	require.NoError(t, UpdateJSONFrom(ctx, c, "s", "k", first, increment))
+	assert.Equal(t, 2, reads, "the conflict's check and the fresh read")
+	v, _ = c.Value("s", "k")
+	assert.JSONEq(t, `{"name":"a","n":3}`, string(v))
+}
+
 func TestCreateJSON(t *testing.T) {
 	ctx := context.Background()
 	c := &daprfake.Client{}

@@ -72,10 +72,28 @@ func Save(ctx context.Context, c Client, store, key string, value []byte, etag s
 // error from change is returned as it is. Update returns the value the key holds
 // afterwards.
 func Update(ctx context.Context, c Client, store, key string, change func(cur []byte) ([]byte, error)) ([]byte, error) {
+	return update(ctx, c, store, key, nil, change)
+}
+
+// Read is a key's value and ETag as the caller has just read them, in a bulk
+// read for instance. A nil or empty Value is an absent key.
+type Read struct {
+	Value []byte
+	ETag  string
+}
+
+// update is Update, starting from first when it is not nil instead of from a
+// read of its own.
+func update(ctx context.Context, c Client, store, key string, first *Read, change func(cur []byte) ([]byte, error)) ([]byte, error) {
 	for attempt := 1; ; attempt++ {
-		item, err := c.GetState(ctx, store, key, nil)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", key, err)
+		item := first
+		first = nil
+		if item == nil {
+			got, err := c.GetState(ctx, store, key, nil)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", key, err)
+			}
+			item = &Read{Value: got.Value, ETag: got.Etag}
 		}
 		cur := item.Value
 		if len(cur) == 0 {
@@ -88,7 +106,7 @@ func Update(ctx context.Context, c Client, store, key string, change func(cur []
 		if next == nil {
 			return cur, nil
 		}
-		err = Save(ctx, c, store, key, next, item.Etag)
+		err = Save(ctx, c, store, key, next, item.ETag)
 		if err == nil {
 			return next, nil
 		}

@@ -20,7 +20,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -167,29 +166,52 @@ func (l *ledger) reserve(ctx context.Context, o events.Order, lines []line) erro
 	unlock := l.locks.Lock(lockKeys(o.OrderID, productIDsOf(lines))...)
 	defer unlock()
 
-	rec, found, err := l.reservation(ctx, o.OrderID)
+	rec, found, stock, err := l.readPlacement(ctx, o.OrderID, lines)
 	if err != nil {
 		return err
 	}
 	if !found {
-		if rec, err = l.decide(ctx, o, lines); err != nil {
+		if rec, err = l.decide(ctx, o, lines, stock); err != nil {
 			return err
 		}
 	}
 	return l.publishPlaced(ctx, rec)
 }
 
+// readPlacement reads, in one bulk read, the order's recorded reservation, if
+// there is one, and the stock of its lines, by product id.
+func (l *ledger) readPlacement(ctx context.Context, orderID string, lines []line) (reservation, bool, map[string]statestore.Read, error) {
+	keys := []string{reservationKey(orderID)}
+	for _, ln := range lines {
+		keys = append(keys, stockKey(ln.ProductID))
+	}
+	read, err := statestore.GetBulk(ctx, l.dapr, l.store, keys...)
+	if err != nil {
+		return reservation{}, false, nil, err
+	}
+	rec, found, err := statestore.DecodeJSON[reservation](keys[0], read[keys[0]])
+	if err != nil {
+		return rec, false, nil, err
+	}
+	stock := make(map[string]statestore.Read, len(lines))
+	for _, ln := range lines {
+		stock[ln.ProductID] = read[stockKey(ln.ProductID)]
+	}
+	return rec, found, stock, nil
+}
+
 // decide reserves the order's lines, or rejects the order, and records which.
-func (l *ledger) decide(ctx context.Context, o events.Order, lines []line) (reservation, error) {
+// stock is each line's stock as read just before.
+func (l *ledger) decide(ctx context.Context, o events.Order, lines []line, stock map[string]statestore.Read) (reservation, error) {
 	op := reserveOp(o.OrderID)
 	rec := reservation{OrderID: o.OrderID, CustomerID: o.CustomerID, TotalCents: o.TotalCents,
 		Currency: o.Currency, Lines: lines, Status: statusReserved}
-	reason, err := l.check(ctx, op, lines)
+	reason, err := check(op, lines, stock)
 	if err != nil {
 		return rec, err
 	}
 	if reason == "" {
-		if reason, err = l.hold(ctx, op, lines); err != nil {
+		if reason, err = l.hold(ctx, op, lines, stock); err != nil {
 			return rec, err
 		}
 	}
@@ -218,38 +240,22 @@ func (l *ledger) decide(ctx context.Context, o events.Order, lines []line) (rese
 	return rec, nil
 }
 
-// check reads every line's stock and returns why the order must be rejected, or
-// "" when every line can be held. A line this order already holds is fine.
-func (l *ledger) check(ctx context.Context, op string, lines []line) (string, error) {
-	keys := make([]string, len(lines))
-	for i, ln := range lines {
-		keys[i] = stockKey(ln.ProductID)
-	}
-	items, err := l.dapr.GetBulkState(ctx, l.store, keys, nil, 10)
-	if err != nil {
-		return "", fmt.Errorf("read stock: %w", err)
-	}
-	stock := make(map[string]stockRecord, len(items))
-	for _, it := range items {
-		if it.Error != "" {
-			return "", fmt.Errorf("read %s: %s", it.Key, it.Error)
-		}
-		if len(it.Value) == 0 {
-			continue
-		}
-		var s stockRecord
-		if err := json.Unmarshal(it.Value, &s); err != nil {
-			return "", fmt.Errorf("decode %s: %w", it.Key, err)
-		}
-		stock[it.Key] = s
-	}
+// check returns why the order must be rejected, given each line's stock, or ""
+// when every line can be held. A line this order already holds is fine.
+func check(op string, lines []line, stock map[string]statestore.Read) (string, error) {
+	records := make(map[string]stockRecord, len(lines))
 	for _, ln := range lines {
-		if _, ok := stock[stockKey(ln.ProductID)]; !ok {
+		s, found, err := statestore.DecodeJSON[stockRecord](stockKey(ln.ProductID), stock[ln.ProductID])
+		if err != nil {
+			return "", err
+		}
+		if !found {
 			return events.ReasonUnknownProduct, nil
 		}
+		records[ln.ProductID] = s
 	}
 	for _, ln := range lines {
-		s := stock[stockKey(ln.ProductID)]
+		s := records[ln.ProductID]
 		if _, held := s.Applied[op]; !held && s.Available < ln.Quantity {
 			return events.ReasonOutOfStock, nil
 		}
@@ -258,11 +264,12 @@ func (l *ledger) check(ctx context.Context, op string, lines []line) (string, er
 }
 
 // hold takes each line's quantity from its stock, one key at a time, marking
-// each key with op. It returns a reason when a line can no longer be held, which
-// happens only when another instance took the stock since check.
-func (l *ledger) hold(ctx context.Context, op string, lines []line) (string, error) {
+// each key with op, starting from the stock as read. It returns a reason when a
+// line can no longer be held, which happens only when another instance took the
+// stock since it was read.
+func (l *ledger) hold(ctx context.Context, op string, lines []line, stock map[string]statestore.Read) (string, error) {
 	for _, ln := range lines {
-		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
+		err := l.stock.ChangeFrom(ctx, ln.ProductID, stock[ln.ProductID], func(s *stockRecord) (bool, error) {
 			if _, done := s.Applied[op]; done {
 				return false, nil
 			}

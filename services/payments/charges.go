@@ -72,24 +72,29 @@ func (b *bank) charge(ctx context.Context, s events.Stock) error {
 	unlock := b.locks.Lock(chargeKey(s.OrderID), accountKey(s.CustomerID))
 	defer unlock()
 
-	rec, found, err := b.chargeRecord(ctx, s.OrderID)
+	read, err := statestore.GetBulk(ctx, b.dapr, b.store, chargeKey(s.OrderID), accountKey(s.CustomerID))
+	if err != nil {
+		return err
+	}
+	rec, found, err := statestore.DecodeJSON[charge](chargeKey(s.OrderID), read[chargeKey(s.OrderID)])
 	if err != nil {
 		return err
 	}
 	if !found {
-		if rec, err = b.decide(ctx, s); err != nil {
+		if rec, err = b.decide(ctx, s, read[accountKey(s.CustomerID)]); err != nil {
 			return err
 		}
 	}
 	return b.publish(ctx, rec)
 }
 
-// decide debits the account, or declines the charge, and records which.
-func (b *bank) decide(ctx context.Context, s events.Stock) (charge, error) {
+// decide debits the account, starting from it as read, or declines the charge,
+// and records which.
+func (b *bank) decide(ctx context.Context, s events.Stock, acct statestore.Read) (charge, error) {
 	op := chargeOp(s.OrderID)
 	rec := charge{OrderID: s.OrderID, CustomerID: s.CustomerID, AmountCents: s.TotalCents,
 		Currency: s.Currency, Status: statusSucceeded}
-	err := b.accounts.Change(ctx, s.CustomerID, func(a *account) (bool, error) {
+	err := b.accounts.ChangeFrom(ctx, s.CustomerID, acct, func(a *account) (bool, error) {
 		if _, done := a.Pending[op]; done {
 			return false, nil
 		}
@@ -147,11 +152,6 @@ func (b *bank) forget(ctx context.Context, customerID, op string) {
 	if err := b.accounts.Forget(ctx, customerID, op); err != nil {
 		b.log.WarnContext(ctx, "cannot remove the mark of a recorded charge", "op", op, "customerId", customerID, "err", err)
 	}
-}
-
-// chargeRecord returns the recorded charge of orderID, and whether there is one.
-func (b *bank) chargeRecord(ctx context.Context, orderID string) (charge, bool, error) {
-	return statestore.GetJSON[charge](ctx, b.dapr, b.store, chargeKey(orderID))
 }
 
 // record writes rec if the order has no charge recorded yet, and returns the

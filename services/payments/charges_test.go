@@ -95,7 +95,9 @@ func TestStockReserved(t *testing.T) {
 			status: events.StatusDrop, balance: 1000},
 		{name: "poison: data not an object", data: json.RawMessage(`42`), status: events.StatusDrop, balance: 1000},
 
-		{name: "store down: retried, nothing changed", setup: daprfake.FailOn("GetState"), data: stock("o1", "c1", 300),
+		{name: "single reads down: a charge reads in bulk only", setup: daprfake.FailOn("GetState"), data: stock("o1", "c1", 300),
+			status: events.StatusSuccess, want: []outcome{succeeded("o1", "c1", 300)}, balance: 700, record: statusSucceeded},
+		{name: "bulk read down: retried, nothing changed", setup: daprfake.FailOn("GetBulkState"), data: stock("o1", "c1", 300),
 			status: events.StatusRetry, balance: 1000},
 		{name: "writes down: retried, nothing changed", setup: daprfake.FailOn("SaveState"), data: stock("o1", "c1", 300),
 			status: events.StatusRetry, balance: 1000},
@@ -120,6 +122,29 @@ func TestStockReserved(t *testing.T) {
 // TestStockReservedRedelivered delivers the same StockReserved again after each
 // way the first delivery can end: the customer is charged once, and the recorded
 // outcome is published again under the same id.
+// TestChargeCalls shows what a charge costs the store: one bulk read of the
+// charge record and the account, the account's compare-and-swap, which also
+// takes the previous charge's mark with it, the record and the publish.
+func TestChargeCalls(t *testing.T) {
+	srv, fake := setup(t, map[string]int64{"c1": 1000})
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 300))))
+
+	calls := map[string]int{}
+	fake.Hook = func(method, _ string) error {
+		calls[method]++
+		return nil
+	}
+	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 200))))
+	assert.Equal(t, map[string]int{"GetBulkState": 2, "SaveState": 2, "PublishEvent": 1}, calls, "the fake counts each key of a bulk read")
+	fake.Hook = nil
+	data, ok := fake.Value(testStore, accountKey("c1"))
+	require.True(t, ok)
+	var a account
+	require.NoError(t, json.Unmarshal(data, &a))
+	assert.Equal(t, map[string]int64{"charge/o2": 200}, a.Pending, "o1's mark went with o2's debit")
+	assert.Equal(t, int64(500), balanceOf(t, fake, "c1"))
+}
+
 func TestStockReservedRedelivered(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {

@@ -16,6 +16,7 @@ import (
 // use a fake.
 type sidecar interface {
 	GetState(ctx context.Context, storeName, key string, meta map[string]string) (*client.StateItem, error)
+	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error)
 	SaveStateWithETag(ctx context.Context, storeName, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error
 	PublishEvent(ctx context.Context, pubsubName, topicName string, data interface{}, opts ...client.PublishEventOption) error
 }
