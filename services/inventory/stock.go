@@ -22,7 +22,8 @@ type stockRecord struct {
 	// the change that operation made to Available while its outcome is not yet
 	// recorded in the order's reservation. Because the mark is written in the same
 	// key as the change, a retried operation can see that it already happened and
-	// never applies it twice; once the outcome is recorded the mark is removed.
+	// never applies it twice; once the outcome is recorded the mark goes with the
+	// next change of the stock.
 	Applied map[string]int64 `json:"applied,omitempty"`
 }
 

@@ -21,8 +21,8 @@ type account struct {
 	// Pending holds, by operation ("charge/<orderID>"), the amount a charge took
 	// from the balance while the charge is not yet recorded. Because the mark is
 	// written in the same key as the debit, a retried charge sees that it already
-	// happened and never debits twice; once the charge is recorded the mark is
-	// removed.
+	// happened and never debits twice; once the charge is recorded the mark goes
+	// with the next change of the balance.
 	Pending map[string]int64 `json:"pending,omitempty"`
 }
 
