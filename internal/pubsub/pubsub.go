@@ -173,6 +173,12 @@ type Topic struct {
 	Other string
 }
 
+// OrderTopic is the topic of orders' events of type typ, routed to path; an event
+// of another type on it goes to other.
+func OrderTopic(typ, path, other string) Topic {
+	return Topic{Name: events.OrderTopic(typ), Rules: []events.Rule{events.TypeRule(typ, path)}, Other: other}
+}
+
 // Subscriptions returns the answer to GET /dapr/subscribe for the app appID that
 // consumes topics: what it gives up on goes to appID's dead-letter topic; plus
 // the subscription to that dead-letter topic itself, delivered to dead.

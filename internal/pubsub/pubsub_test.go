@@ -113,7 +113,7 @@ func TestSubscriptions(t *testing.T) {
 	placed := []events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}
 	cancelled := []events.Rule{events.TypeRule(events.OrderCancelled, "/events/order-cancelled")}
 	subs := Subscriptions("inventory", "/events/deadletter",
-		Topic{Name: events.TopicOrderPlaced, Rules: placed, Other: "/events/other"},
+		OrderTopic(events.OrderPlaced, "/events/order-placed", "/events/other"),
 		Topic{Name: events.TopicOrderCancelled, Rules: cancelled, Other: "/events/other"})
 	assert.Equal(t, []events.Subscription{
 		{

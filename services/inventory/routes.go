@@ -39,16 +39,8 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead 
 // inventory's dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
 	subs := pubsub.Subscriptions(appID, pathDeadLetter,
-		pubsub.Topic{
-			Name:  events.TopicOrderPlaced,
-			Rules: []events.Rule{events.TypeRule(events.OrderPlaced, pathOrderPlaced)},
-			Other: pathOtherEvent,
-		},
-		pubsub.Topic{
-			Name:  events.TopicOrderCancelled,
-			Rules: []events.Rule{events.TypeRule(events.OrderCancelled, pathOrderCancelled)},
-			Other: pathOtherEvent,
-		})
+		pubsub.OrderTopic(events.OrderPlaced, pathOrderPlaced, pathOtherEvent),
+		pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent))
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}

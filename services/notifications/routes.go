@@ -41,16 +41,8 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pu
 // on the notifications dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
 	subs := pubsub.Subscriptions(appID, pathDeadLetter,
-		pubsub.Topic{
-			Name:  events.TopicOrderConfirmed,
-			Rules: []events.Rule{events.TypeRule(events.OrderConfirmed, pathOrderConfirmed)},
-			Other: pathOtherEvent,
-		},
-		pubsub.Topic{
-			Name:  events.TopicOrderCancelled,
-			Rules: []events.Rule{events.TypeRule(events.OrderCancelled, pathOrderCancelled)},
-			Other: pathOtherEvent,
-		})
+		pubsub.OrderTopic(events.OrderConfirmed, pathOrderConfirmed, pathOtherEvent),
+		pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent))
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}
