@@ -130,10 +130,6 @@ func startOutboxProbe(t *testing.T, ctx context.Context) (client.Client, *runner
 	require.NoError(t, err)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/healthz":
-			// The sidecar checks orders' health path and delivers nothing to an
-			// app it has not seen healthy.
-			w.WriteHeader(http.StatusOK)
 		case "/dapr/subscribe":
 			httpx.WriteJSON(w, http.StatusOK, subscription)
 		case "/probe":
