@@ -155,7 +155,8 @@ func (r *report) markdown() string {
 		r.Started.Format("2006-01-02 15:04:05 MST"), r.Finished.Format("15:04:05"), r.Host.CPUs, r.Host.CPU, r.Host.MemoryGiB, r.Host.Go, r.Host.Redis, r.Command)
 	w("The system is started from `dapr.yaml` by `internal/runner`, as `make run` starts it (free ports), with the default component set (Redis): ")
 	w("every daprd with `%s`, every app with dapr.yaml's `env`. ", strings.Join(r.SidecarEnv, " "))
-	w("The load generator (vegeta, open loop) runs on the same two cores as the system, and other engineers' suites may run beside it: compare numbers within one run only.\n\n")
+	w("The load generator (vegeta, open loop) runs on the same two cores as the system, and other engineers' suites may run beside it: compare numbers within one run only. ")
+	w("What each tuning change bought, measured before and after in one run, is in `bench/README.md` (\"Tuning log\").\n\n")
 	if len(r.Others) > 0 {
 		w("Other daprd processes on the machine when the run started: %s.\n\n", strings.Join(r.Others, ", "))
 	}
