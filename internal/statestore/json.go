@@ -35,6 +35,9 @@ func GetBulk(ctx context.Context, c BulkReader, store string, keys ...string) (m
 	}
 	out := make(map[string]Read, len(items))
 	for _, it := range items {
+		if it == nil {
+			continue
+		}
 		if it.Error != "" {
 			return nil, fmt.Errorf("read %s: %s", it.Key, it.Error)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/dapr/go-sdk/client"
 
 	"github.com/daprshop/daprshop/internal/keylock"
+	"github.com/daprshop/daprshop/internal/statestore"
 )
 
 // Outbox metadata. Dapr publishes one message per stored upsert of an outbox
@@ -272,26 +273,17 @@ func decodeClaim(key string, value []byte, etag string) (c claim, _ string, foun
 // readClaimAndIndex reads the claim under key, as readClaim does, and the
 // customer's index, which a new order will need, in one call to the sidecar.
 func (s *orders) readClaimAndIndex(ctx context.Context, key, customerID string) (c claim, etag string, found bool, idx *index, err error) {
-	items, err := s.dapr.GetBulkState(ctx, s.cfg.Store, []string{key, customerKey(customerID)}, nil, 2)
+	read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, key, customerKey(customerID))
 	if err != nil {
-		return c, "", false, nil, fmt.Errorf("read claim %s: %w", key, err)
+		return c, "", false, nil, err
+	}
+	if c, etag, found, err = decodeClaim(key, read[key].Value, read[key].ETag); err != nil {
+		return c, "", false, nil, err
 	}
 	idx = &index{}
-	for _, item := range items {
-		if item == nil {
-			continue
-		}
-		switch {
-		case item.Error != "":
-			return c, "", false, nil, fmt.Errorf("read %s: %s", item.Key, item.Error)
-		case item.Key == key:
-			c, etag, found, err = decodeClaim(key, item.Value, item.Etag)
-		case item.Key == customerKey(customerID):
-			idx.ids, idx.etag, err = decodeIndex(customerID, item.Value, item.Etag)
-		}
-		if err != nil {
-			return c, "", false, nil, err
-		}
+	r := read[customerKey(customerID)]
+	if idx.ids, idx.etag, err = decodeIndex(customerID, r.Value, r.ETag); err != nil {
+		return c, "", false, nil, err
 	}
 	return c, etag, found, idx, nil
 }
