@@ -22,6 +22,7 @@ const (
 	EInternal        = "internal"         // 500: a bug or a failing dependency; details go to the log
 	EBadGateway      = "bad_gateway"      // 502: the upstream answered wrongly or not at all
 	EUnavailable     = "unavailable"      // 503: the upstream cannot be reached now
+	EOverloaded      = "overloaded"       // 503: the service refuses work past its capacity; retry after RetryAfter
 	ETimeout         = "timeout"          // 504: the upstream did not answer in time
 )
 
@@ -70,7 +71,7 @@ func Status(code string) int {
 		return http.StatusPreconditionRequired
 	case EBadGateway:
 		return http.StatusBadGateway
-	case EUnavailable:
+	case EUnavailable, EOverloaded:
 		return http.StatusServiceUnavailable
 	case ETimeout:
 		return http.StatusGatewayTimeout

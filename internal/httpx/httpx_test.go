@@ -70,7 +70,7 @@ func TestStatusOfEveryCode(t *testing.T) {
 	want := map[string]int{
 		EInvalid: 400, ENotFound: 404, EMethod: 405, EConflict: 409, ETooLarge: 413, EUnsupported: 415,
 		EUnprocessable: 422, EPreconditionReq: 428, EInternal: 500, EBadGateway: 502, EUnavailable: 503,
-		ETimeout: 504, "anything else": 500,
+		EOverloaded: 503, ETimeout: 504, "anything else": 500,
 	}
 	for code, status := range want {
 		assert.Equal(t, status, Status(code), code)
@@ -105,6 +105,31 @@ func TestWriteErrorShowsClientErrors(t *testing.T) {
 	require.NoError(t, json.NewDecoder(rec.Body).Decode(&p))
 	assert.Equal(t, `product "tea" not found`, p.Detail)
 	assert.Equal(t, ENotFound, p.Code)
+}
+
+func TestOverloadedAsksToRetryAndIsNotLoggedPerRequest(t *testing.T) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	r := NewRouter()
+	r.HandleFunc("/full", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, log, Errorf(EOverloaded, "at capacity"))
+	})
+	r.HandleFunc("/down", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, log, Errorf(EUnavailable, "the store is down"))
+	})
+	h := Wrap(log, "svc-1", r)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/full", nil))
+	assert.Equal(t, 503, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.Empty(t, logged.String(), "a refusal at capacity is the service's to log, once a second")
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/down", nil))
+	assert.Equal(t, 503, rec.Code)
+	assert.Empty(t, rec.Header().Get("Retry-After"), "no promise when the service cannot tell")
+	assert.Contains(t, logged.String(), "the store is down")
 }
 
 func TestMiddleware(t *testing.T) {

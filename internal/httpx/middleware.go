@@ -107,7 +107,9 @@ func Recoverer(log *slog.Logger) func(http.Handler) http.Handler {
 	}
 }
 
-// AccessLog logs one line per request at debug level, and at warn level for 5xx.
+// AccessLog logs one line per request at debug level, and at warn level for 5xx
+// but a refusal with Retry-After: a service past its capacity refuses hundreds
+// a second and says so itself, once a second.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +117,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 			sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 			next.ServeHTTP(sw, r)
 			level := slog.LevelDebug
-			if sw.status >= 500 {
+			if sw.status >= 500 && w.Header().Get("Retry-After") == "" {
 				level = slog.LevelWarn
 			}
 			log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,

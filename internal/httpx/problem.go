@@ -5,10 +5,15 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 )
 
 // ProblemContentType is the media type of every error answer.
 const ProblemContentType = "application/problem+json"
+
+// RetryAfter is how long, in seconds, a client refused with EOverloaded is
+// asked to wait (the Retry-After header) before it tries again.
+const RetryAfter = 1
 
 // Problem is an RFC 9457 problem details document.
 type Problem struct {
@@ -23,14 +28,15 @@ type Problem struct {
 
 // WriteError answers with the problem that err stands for. An error that is not an
 // *Error is a bug or a failing dependency: it is logged in full and the client sees
-// a generic message.
+// a generic message. A refusal past capacity is not logged here: the service that
+// refuses says so once a second, not once a request.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
 			"requestId", RequestID(r), "err", err)
 		e = &Error{Code: EInternal, Message: "internal error"}
-	} else if Status(e.Code) >= 500 {
+	} else if Status(e.Code) >= 500 && e.Code != EOverloaded {
 		log.WarnContext(r.Context(), "upstream failed", "method", r.Method, "path", r.URL.Path,
 			"requestId", RequestID(r), "err", err)
 	}
@@ -51,6 +57,9 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, code, detail string) {
 	}
 	w.Header().Set("Content-Type", ProblemContentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if code == EOverloaded {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)
 }

@@ -178,6 +178,20 @@ func TestForwardPassesAppErrorsThrough(t *testing.T) {
 	assert.JSONEq(t, `{"errorCode":"MY_OWN","message":"the app's own error"}`, rec.Body.String())
 }
 
+func TestForwardPassesARefusalAtCapacityThrough(t *testing.T) {
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteProblem(w, r, httpx.EOverloaded, "at capacity")
+	}, time.Second, 1024)
+	rec := httptest.NewRecorder()
+	gw.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/orders/", strings.NewReader(`{}`)))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"), "the client learns when to retry")
+	assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
+	var p httpx.Problem
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+	assert.Equal(t, httpx.EOverloaded, p.Code)
+}
+
 func TestLoadConfig(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 	tests := []struct {
