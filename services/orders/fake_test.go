@@ -252,6 +252,13 @@ func (f *fakeSidecar) published() []daprfake.Event {
 	return f.pub.Published()
 }
 
+// reads returns how many single and bulk reads the store has served.
+func (f *fakeSidecar) reads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gets + f.bulkGets
+}
+
 func (f *fakeSidecar) keys() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -47,6 +47,11 @@ type config struct {
 	claimWait time.Duration
 	// pollInterval is how often such a request looks for the winner's order.
 	pollInterval time.Duration
+	// placementTarget is the latency of a new order's placement that the bound
+	// on placements at once keeps to (see admission), between placementMin and
+	// placementMax placements at once.
+	placementTarget            time.Duration
+	placementMin, placementMax int64
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -67,6 +72,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.pollInterval, err = httpx.Duration(getenv, "IDEMPOTENCY_POLL", 50*time.Millisecond); err != nil {
 		return c, err
 	}
+	if c.placementTarget, err = httpx.Duration(getenv, "PLACEMENT_LATENCY_TARGET", 50*time.Millisecond); err != nil {
+		return c, err
+	}
+	if c.placementMin, err = httpx.Int64(getenv, "PLACEMENT_CONCURRENCY_MIN", 8); err != nil {
+		return c, err
+	}
+	if c.placementMax, err = httpx.Int64(getenv, "PLACEMENT_CONCURRENCY_MAX", 256); err != nil {
+		return c, err
+	}
+	if c.placementMin > c.placementMax {
+		return c, fmt.Errorf("PLACEMENT_CONCURRENCY_MIN=%d is over PLACEMENT_CONCURRENCY_MAX=%d", c.placementMin, c.placementMax)
+	}
 	return c, nil
 }
 
@@ -76,7 +93,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 		return err
 	}
 	app, err := daprapp.Connect(ctx, getenv, cfg.Config, []any{"catalogAppId", cfg.catalogAppID,
-		"catalogTimeout", cfg.catalogTimeout, "idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval})
+		"catalogTimeout", cfg.catalogTimeout, "idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval,
+		"placementLatencyTarget", cfg.placementTarget, "placementConcurrency", fmt.Sprintf("%d-%d", cfg.placementMin, cfg.placementMax)})
 	if err != nil {
 		return err
 	}

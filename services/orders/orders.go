@@ -129,7 +129,20 @@ func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 // The claim is read before the catalog is asked, so that a retry of a placed
 // order is answered even while the catalog is down, and written only after the
 // order is priced, so that a request the catalog refuses leaves nothing behind.
+//
+// Admission comes first: past capacity a request is refused before it costs
+// the store anything, since under overload the refusals are most of the
+// requests. A retry of an order already placed is refused then too, and
+// learns its order when it comes back.
 func (s *orders) place(ctx context.Context, key string, req placeRequest) (order, error) {
+	admitted, err := s.admit.acquire(ctx)
+	if err != nil {
+		return order{}, err
+	}
+	// A request that ends up waiting for another request's order leaves the
+	// bound before it waits, below; this release is then a no-op.
+	defer admitted.release()
+
 	ck := claimKey(key)
 	hash := req.hash()
 	held, etag, found, idx, err := s.readClaimAndIndex(ctx, ck, req.CustomerID)
@@ -179,6 +192,9 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 			return order{}, errKeyReused
 		}
 	}
+	// Waiting costs little and await bounds it: the wait holds no place that a
+	// new order could take, and its time is not the placement's.
+	admitted.release()
 	return s.await(ctx, ck, held, etag, req, p)
 }
 

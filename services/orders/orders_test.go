@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
 )
 
 const (
@@ -597,4 +599,48 @@ func TestListOrders(t *testing.T) {
 			assertProblem(t, e.do(http.MethodGet, "/"+tt.query, "", nil), tt.status, tt.detail)
 		})
 	}
+}
+
+func TestPlaceOrderPastCapacity(t *testing.T) {
+	f := newFake()
+	cfg := testConfig()
+	cfg.placementMin, cfg.placementMax = 1, 1
+	e := newInstanceWith(t, f, cfg)
+	placed := e.place("key-placed", appleAndPear)
+
+	// The next new order is held in the catalog, taking the one place there is.
+	inCatalog, proceed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.fail = func(method, _ string) error {
+		if method == "InvokeMethod" {
+			once.Do(func() {
+				close(inCatalog)
+				<-proceed
+			})
+		}
+		return nil
+	}
+	held := make(chan *httptest.ResponseRecorder)
+	go func() { held <- e.post("key-held", justPear) }()
+	<-inCatalog
+	keysBefore := f.keys()
+
+	gets := f.reads()
+
+	rec := e.post("key-refused", justPear)
+	assertProblem(t, rec, http.StatusServiceUnavailable, "retry with the same Idempotency-Key")
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.Equal(t, httpx.EOverloaded, decodeBody[httpx.Problem](t, rec).Code)
+	// A retry of an order already placed waits its turn like a new one.
+	assertProblem(t, e.post("key-placed", appleAndPear), http.StatusServiceUnavailable, "retry")
+	assert.ElementsMatch(t, keysBefore, f.keys(), "a refused order writes nothing")
+	assert.Equal(t, gets, f.reads(), "nor reads anything")
+
+	close(proceed)
+	require.Equal(t, http.StatusAccepted, (<-held).Code)
+	// With the place free again, the retries are answered.
+	later := e.place("key-refused", justPear)
+	assert.NotEqual(t, placed.ID, later.ID)
+	assert.Equal(t, placed.ID, e.place("key-placed", appleAndPear).ID)
+	assert.Len(t, f.transactions(), 3, "three orders, each created once")
 }

@@ -34,6 +34,7 @@ func newServer(log *slog.Logger, instance string, cfg config, dapr sidecar, lock
 		locks: locks,
 		now:   now,
 		cfg:   cfg,
+		admit: newAdmission(log, cfg.placementTarget, int(cfg.placementMin), int(cfg.placementMax), time.Now),
 	}
 	r := httpx.NewRouter()
 	addRoutes(r, log, cfg, svc, newDeadLetters(deadLetterRecent))

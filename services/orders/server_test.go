@@ -34,6 +34,12 @@ func testConfig() config {
 		catalogTimeout: time.Second,
 		claimWait:      100 * time.Millisecond,
 		pollInterval:   5 * time.Millisecond,
+		// Room for every test's concurrent placements, and a target that a
+		// slow test machine never misses: only TestPlaceOrderPastCapacity
+		// reaches the bound.
+		placementTarget: time.Second,
+		placementMin:    64,
+		placementMax:    256,
 	}
 }
 

@@ -41,6 +41,8 @@ type orders struct {
 	locks *keylock.Locks
 	now   func() time.Time
 	cfg   config
+	// admit bounds the new orders placed at once.
+	admit *admission
 }
 
 // firstWrite is the concurrency every single-key write uses. On the Redis store a

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/httpx"
+)
+
+// stepClock is a clock the test moves by hand.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// newTestAdmission returns an admission with a target of 50 ms.
+func newTestAdmission(minLimit, maxLimit int) (*admission, *stepClock) {
+	clock := &stepClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newAdmission(log, 50*time.Millisecond, minLimit, maxLimit, clock.now), clock
+}
+
+// admitN admits n placements and requires each to be let in.
+func admitN(t *testing.T, a *admission, n int) []*ticket {
+	t.Helper()
+	out := make([]*ticket, n)
+	for i := range out {
+		tk, err := a.acquire(context.Background())
+		require.NoError(t, err, "placement %d of %d", i+1, n)
+		out[i] = tk
+	}
+	return out
+}
+
+// placeAll admits n placements at once, lets d pass and releases them all.
+func placeAll(t *testing.T, a *admission, clock *stepClock, n int, d time.Duration) {
+	t.Helper()
+	tickets := admitN(t, a, n)
+	clock.add(d)
+	for _, tk := range tickets {
+		tk.release()
+	}
+}
+
+func TestAdmissionRefusesPastTheBound(t *testing.T) {
+	a, _ := newTestAdmission(3, 3)
+	tickets := admitN(t, a, 3)
+
+	_, err := a.acquire(context.Background())
+	require.Error(t, err)
+	assert.Equal(t, httpx.EOverloaded, httpx.ErrorCode(err))
+	assert.Equal(t, http.StatusServiceUnavailable, httpx.Status(httpx.ErrorCode(err)))
+
+	// A release makes room for exactly one more, however often it is called.
+	tickets[0].release()
+	tickets[0].release()
+	admitN(t, a, 1)
+	_, err = a.acquire(context.Background())
+	assert.Equal(t, httpx.EOverloaded, httpx.ErrorCode(err))
+}
+
+func TestAdmissionFollowsLatency(t *testing.T) {
+	a, clock := newTestAdmission(4, 8)
+	require.Equal(t, 4.0, a.bound(), "the bound starts at its floor")
+
+	// One fast placement at a time says nothing about four at once.
+	for i := 0; i < 50; i++ {
+		placeAll(t, a, clock, 1, time.Millisecond)
+	}
+	assert.Equal(t, 4.0, a.bound(), "a quiet system does not grow the bound")
+
+	// Fast placements with the bound in use grow it by about one per bound's
+	// worth of them, up to the ceiling.
+	placeAll(t, a, clock, 4, time.Millisecond)
+	assert.Greater(t, a.bound(), 4.0, "four fast placements at a bound of four")
+	for i := 0; i < 100; i++ {
+		placeAll(t, a, clock, int(a.bound()), time.Millisecond)
+	}
+	assert.Equal(t, 8.0, a.bound(), "the ceiling")
+
+	// Each placement slower than the target takes a tenth off, down to the
+	// floor and not below.
+	placeAll(t, a, clock, 1, 51*time.Millisecond)
+	assert.InDelta(t, 7.2, a.bound(), 0.001)
+	for i := 0; i < 20; i++ {
+		placeAll(t, a, clock, 1, time.Second)
+	}
+	assert.Equal(t, 4.0, a.bound())
+	admitN(t, a, 4)
+	_, err := a.acquire(context.Background())
+	assert.Equal(t, httpx.EOverloaded, httpx.ErrorCode(err), "the floor is the bound")
+}
