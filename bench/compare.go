@@ -161,8 +161,8 @@ func compareMarkdown(cfg config, all []comparison) string {
 	}
 	w("Variants: %s. %d rounds, the variants alternating, each on a fresh system and a flushed Redis.\n\n", strings.Join(names, ", "), cfg.compareRounds)
 	if len(cfg.orderRates) > 0 {
-		w("| variant | round | offered/s | placed/s | confirmed/s | placement p50 / p99 ms | to confirmed p50 / p99 ms | failed | unsettled | apps+sidecars CPU s / 1000 orders | orders daprd | lost |\n")
-		w("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n")
+		w("| variant | round | offered/s | placed/s | confirmed/s | placement p50 / p99 ms | to confirmed p50 / p99 ms | failed | refused | unsettled | apps+sidecars CPU s / 1000 orders | orders daprd | lost |\n")
+		w("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|\n")
 		for _, c := range all {
 			for _, s := range c.Steps {
 				od := 0.0
@@ -177,8 +177,8 @@ func compareMarkdown(cfg config, all []comparison) string {
 				if s.Cost != nil {
 					sys = s.Cost.SystemPer1000
 				}
-				w("| %s | %d | %d | %.0f | %.0f | %.1f / %.1f | %.0f / %.0f | %d | %d | %.1f | %.1f | %d |\n", c.Variant, c.Round, s.Rate, s.PlacedPerSec, s.ConfirmedPerSec,
-					s.Placement.P50, s.Placement.P99, s.ToConfirmed.P50, s.ToConfirmed.P99, s.Failed, s.Unsettled, sys, od, c.Check.Lost)
+				w("| %s | %d | %d | %.0f | %.0f | %.1f / %.1f | %.0f / %.0f | %d | %d | %d | %.1f | %.1f | %d |\n", c.Variant, c.Round, s.Rate, s.PlacedPerSec, s.ConfirmedPerSec,
+					s.Placement.P50, s.Placement.P99, s.ToConfirmed.P50, s.ToConfirmed.P99, s.Failed, s.Refused, s.Unsettled, sys, od, c.Check.Lost)
 			}
 		}
 		w("\n")

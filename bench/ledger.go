@@ -15,6 +15,8 @@ import (
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/daprshop/daprshop/internal/httpx"
 )
 
 // entry is one order the bench asked for: what it sent, what the gateway
@@ -32,6 +34,10 @@ type entry struct {
 	err       string
 	instance  string
 	recovered bool // learned by retrying with the same Idempotency-Key
+	// refused is a 503 that says the service is at capacity, with the
+	// Retry-After a client needs: it placed nothing, so the order is not retried
+	// (the stock and balance checks would catch one it placed all the same).
+	refused bool
 
 	orderID string
 	final   *orderView
@@ -109,11 +115,18 @@ func (l *ledger) record(res *vegeta.Result) {
 	e.latency = res.Latency
 	e.err = res.Error
 	e.instance = res.Headers.Get("X-Instance-Id")
-	if res.Code == http.StatusAccepted {
+	switch res.Code {
+	case http.StatusAccepted:
 		var o orderView
 		if json.Unmarshal(res.Body, &o) == nil {
 			e.orderID = o.ID
 		}
+	case http.StatusServiceUnavailable:
+		var p struct {
+			Code string `json:"code"`
+		}
+		e.refused = json.Unmarshal(res.Body, &p) == nil && p.Code == httpx.EOverloaded &&
+			res.Headers.Get("Retry-After") != ""
 	}
 }
 
@@ -147,7 +160,7 @@ func (l *ledger) recover(ctx context.Context, es []*entry, timeout time.Duration
 	defer cancel()
 	var todo []*entry
 	for _, e := range es {
-		if e.orderID == "" && (!e.answered || e.code == 0 || e.code >= 500) {
+		if e.orderID == "" && !e.refused && (!e.answered || e.code == 0 || e.code >= 500) {
 			todo = append(todo, e)
 		}
 	}

@@ -28,8 +28,11 @@ type orderStep struct {
 	Seconds  float64 `json:"seconds"`
 	Sent     int     `json:"sent"`
 	Accepted int     `json:"accepted"`
-	// Failed got no 202 at first: an error, a timeout or a 5xx.
-	Failed    int `json:"failed"`
+	// Failed got no 202 at first: an error, a timeout or a 5xx other than a
+	// refusal.
+	Failed int `json:"failed"`
+	// Refused got 503 because orders was at capacity: nothing was placed.
+	Refused   int `json:"refused"`
 	Recovered int `json:"recoveredByRetry"`
 	Confirmed int `json:"confirmed"`
 	Cancelled int `json:"cancelled"`
@@ -40,6 +43,7 @@ type orderStep struct {
 	// after a warm-up of a few seconds, per second: the rate the saga sustains.
 	ConfirmedPerSec float64   `json:"confirmedPerSec"`
 	Placement       latencies `json:"placementMs"`
+	Refusal         latencies `json:"refusalMs"`
 	ToConfirmed     latencies `json:"toConfirmedMs"`
 	DrainSeconds    float64   `json:"drainSeconds"`
 	Held            bool      `json:"held"`
@@ -116,12 +120,16 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 
 	st := orderStep{Name: name, Rate: rate, Seconds: loadEnd.Sub(start).Seconds(), Sent: len(es),
 		Recovered: recovered, Unsettled: unsettled, DrainSeconds: drained.Sub(loadEnd).Seconds()}
-	var placement, toConfirmed []time.Duration
+	var placement, refusal, toConfirmed []time.Duration
 	var confirmedAt []time.Time
 	for _, e := range es {
-		if e.code == http.StatusAccepted && e.orderID != "" {
+		switch {
+		case e.code == http.StatusAccepted && e.orderID != "":
 			placement = append(placement, e.latency)
-		} else {
+		case e.refused:
+			st.Refused++
+			refusal = append(refusal, e.latency)
+		default:
 			st.Failed++
 		}
 		if e.orderID != "" {
@@ -142,6 +150,7 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	}
 	st.PlacedPerSec = float64(st.Accepted-st.Recovered) / st.Seconds
 	st.Placement = summarize(placement)
+	st.Refusal = summarize(refusal)
 	st.ToConfirmed = summarize(toConfirmed)
 	// Confirmed/s counts the confirmations in the load's window shifted by the
 	// median time to confirmed: the rate the saga confirms at while it keeps up,
@@ -161,6 +170,8 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	switch {
 	case st.Failed > 0:
 		st.Why = fmt.Sprintf("%d of %d placements failed", st.Failed, st.Sent)
+	case st.Refused > 0:
+		st.Why = fmt.Sprintf("%d of %d placements refused at capacity (p99 of a refusal %.1f ms)", st.Refused, st.Sent, st.Refusal.P99)
 	case st.Placement.P99 >= ms(b.cfg.slo):
 		st.Why = fmt.Sprintf("p99 placement %.1f ms is over %s", st.Placement.P99, b.cfg.slo)
 	case st.PlacedPerSec < 0.95*float64(rate):
@@ -176,8 +187,8 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	if !st.Held {
 		verdict = "not held: " + st.Why
 	}
-	b.logf("orders %-9s %4d/s: placed %.0f/s, confirmed %.0f/s, p99 placement %.1f ms, p99 to confirmed %.0f ms, %d unsettled; %s",
-		name, rate, st.PlacedPerSec, st.ConfirmedPerSec, st.Placement.P99, st.ToConfirmed.P99, st.Unsettled, verdict)
+	b.logf("orders %-9s %4d/s: placed %.0f/s, confirmed %.0f/s, p99 placement %.1f ms, p99 to confirmed %.0f ms, %d refused, %d unsettled; %s",
+		name, rate, st.PlacedPerSec, st.ConfirmedPerSec, st.Placement.P99, st.ToConfirmed.P99, st.Refused, st.Unsettled, verdict)
 	return st
 }
 

@@ -100,10 +100,10 @@ func targetsOf(r *report) []target {
 		s := r.Orders.Sustained
 		out = append(out, target{
 			Goal: fmt.Sprintf("at least 250 confirmed orders/s sustained for 60 s, 0 lost, p99 placement under %s", r.slo()),
-			Measured: fmt.Sprintf("%.0f confirmed/s over %.0f s at %d/s offered, %d unsettled, %d lost in the run, p99 placement %.1f ms",
-				s.ConfirmedPerSec, s.Seconds, s.Rate, s.Unsettled, r.Orders.Lost, s.Placement.P99),
+			Measured: fmt.Sprintf("%.0f confirmed/s over %.0f s at %d/s offered, %d refused at capacity, %d unsettled, %d lost in the run, p99 placement %.1f ms",
+				s.ConfirmedPerSec, s.Seconds, s.Rate, s.Refused, s.Unsettled, r.Orders.Lost, s.Placement.P99),
 			Met: s.ConfirmedPerSec >= 250 && s.Seconds >= 59 && s.Unsettled == 0 && r.Orders.Lost == 0 &&
-				s.Failed == 0 && s.Placement.P99 < ms(r.slo()),
+				s.Failed == 0 && s.Refused == 0 && s.Placement.P99 < ms(r.slo()),
 		})
 	}
 	return out
@@ -173,8 +173,8 @@ func (r *report) markdown() string {
 		w("Each step offers `POST /api/orders` at a fixed rate (one or two of %d products, to one of %d customers new to this run, a fresh `Idempotency-Key` each), ", o.Setup.Products, o.Setup.Customers)
 		w("then waits until every accepted order is confirmed or cancelled (reading it from orders). Time to confirmed is from the order's own history: pending to confirmed. ")
 		w("Confirmed/s counts the confirmations in the load's window shifted by the median time to confirmed, per second of load: it falls below the offered rate when a backlog grows. A rate is held when every order is accepted at once, p99 placement is under %s, every order settles and confirmations keep up.\n\n", r.slo())
-		w("| step | offered/s | placed/s | confirmed/s | placement p50 / p90 / p99 / p99.9 ms | to confirmed p50 / p90 / p99 / p99.9 ms | failed | unsettled | held |\n")
-		w("|---|---:|---:|---:|---|---|---:|---:|---|\n")
+		w("| step | offered/s | placed/s | confirmed/s | placement p50 / p90 / p99 / p99.9 ms | to confirmed p50 / p90 / p99 / p99.9 ms | failed | refused | unsettled | held |\n")
+		w("|---|---:|---:|---:|---|---|---:|---:|---:|---|\n")
 		steps := append([]orderStep(nil), o.Steps...)
 		if o.Sustained != nil {
 			steps = append(steps, *o.Sustained)
@@ -184,8 +184,8 @@ func (r *report) markdown() string {
 			if !s.Held {
 				held += ": " + s.Why
 			}
-			w("| %s (%.0f s) | %d | %.0f | %.0f | %s | %s | %d | %d | %s |\n", s.Name, s.Seconds, s.Rate, s.PlacedPerSec, s.ConfirmedPerSec,
-				pcts(s.Placement, "%.1f"), pcts(s.ToConfirmed, "%.0f"), s.Failed, s.Unsettled, held)
+			w("| %s (%.0f s) | %d | %.0f | %.0f | %s | %s | %d | %d | %d | %s |\n", s.Name, s.Seconds, s.Rate, s.PlacedPerSec, s.ConfirmedPerSec,
+				pcts(s.Placement, "%.1f"), pcts(s.ToConfirmed, "%.0f"), s.Failed, s.Refused, s.Unsettled, held)
 		}
 		w("\nHighest rate held: **%d orders/s**.\n\n", o.MaxHeld)
 		c := o.Check
