@@ -1,6 +1,7 @@
 package main
 
 import (
+	"container/list"
 	"context"
 	"log/slog"
 	"sync"
@@ -9,11 +10,13 @@ import (
 	"github.com/daprshop/daprshop/internal/httpx"
 )
 
-// admission bounds the new orders being placed at once, so that past
-// saturation a placement is refused at once, with 503 and Retry-After, rather
-// than queued behind all the others until the client's timeout: a queue that
-// only grows makes every placement slow, and the timed-out ones come back as
-// retries that do the work again.
+// admission bounds the placements in progress, so that past saturation a
+// placement is refused promptly, with 503 and Retry-After, rather than queued
+// behind all the others until the client's timeout: a queue that only grows
+// makes every placement slow, and the timed-out ones come back as retries that
+// do the work again. A placement that finds the bound reached waits for a
+// place, first come first served, for as long as the latency target at most,
+// so that a hiccup of the machine below capacity refuses nothing.
 //
 // The bound adapts to the latency of the placements it lets in (additive
 // increase, multiplicative decrease): while they take less than the target and
@@ -33,6 +36,7 @@ type admission struct {
 	mu       sync.Mutex
 	limit    float64
 	inFlight int
+	waiting  list.List // of chan struct{}, closed when a place is handed over
 	refused  int       // since the last log line
 	loggedAt time.Time // of the last log line
 }
@@ -51,30 +55,52 @@ func newAdmission(log *slog.Logger, target time.Duration, minLimit, maxLimit int
 	}
 }
 
-// errAtCapacity refuses a new order while the bound is reached. Nothing of the
-// order was written; a retry with the same Idempotency-Key after Retry-After
-// places it.
+// errAtCapacity refuses a placement while the bound is reached, before it has
+// read or written anything; a retry with the same Idempotency-Key after
+// Retry-After places the order, or answers with it if it was placed.
 var errAtCapacity = httpx.Errorf(httpx.EOverloaded,
 	"orders is placing as many orders as it can right now; retry with the same %s shortly", headerIdempotencyKey)
 
-// ticket is one admitted placement. Its release, which may be called more
-// than once, reports how long the placement took the first time.
+// ticket is one admitted placement.
 type ticket struct {
 	a     *admission
 	start time.Time
 	done  bool
 }
 
-// acquire admits one placement, or refuses it with errAtCapacity. Refusals
-// are logged at most once a second, with their count since the last line.
+// acquire admits one placement, waiting for a place up to the target, or
+// refuses it with errAtCapacity. Refusals are logged at most once a second,
+// with their count since the last line.
 func (a *admission) acquire(ctx context.Context) (*ticket, error) {
-	now := a.now()
 	a.mu.Lock()
+	// No placement jumps the queue: while any wait, the bound is reached,
+	// since finish hands each place that frees up to the first of them.
 	if float64(a.inFlight) < a.limit {
 		a.inFlight++
 		a.mu.Unlock()
-		return &ticket{a: a, start: now}, nil
+		return &ticket{a: a, start: a.now()}, nil
 	}
+	ready := make(chan struct{})
+	queued := a.waiting.PushBack(ready)
+	a.mu.Unlock()
+
+	timer := time.NewTimer(a.target)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		return &ticket{a: a, start: a.now()}, nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	a.mu.Lock()
+	select {
+	case <-ready: // handed a place as the wait ended
+		a.mu.Unlock()
+		return &ticket{a: a, start: a.now()}, nil
+	default:
+	}
+	a.waiting.Remove(queued)
+	now := a.now()
 	a.refused++
 	refused, limit := a.refused, a.limit
 	if now.Sub(a.loggedAt) < time.Second {
@@ -90,6 +116,8 @@ func (a *admission) acquire(ctx context.Context) (*ticket, error) {
 	return nil, errAtCapacity
 }
 
+// release ends the placement: the first call frees its place and reports its
+// time, later ones do nothing.
 func (t *ticket) release() {
 	if t == nil || t.done {
 		return
@@ -112,9 +140,13 @@ func (a *admission) finish(d time.Duration) {
 	case busy:
 		a.limit = min(a.max, a.limit+1/a.limit)
 	}
+	for a.waiting.Len() > 0 && float64(a.inFlight) < a.limit {
+		a.inFlight++
+		close(a.waiting.Remove(a.waiting.Front()).(chan struct{}))
+	}
 }
 
-// bound returns the current bound, for the tests and the log.
+// bound returns the current bound.
 func (a *admission) bound() float64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()

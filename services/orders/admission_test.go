@@ -110,3 +110,52 @@ func TestAdmissionFollowsLatency(t *testing.T) {
 	_, err := a.acquire(context.Background())
 	assert.Equal(t, httpx.EOverloaded, httpx.ErrorCode(err), "the floor is the bound")
 }
+
+func TestAdmissionWaitsForAPlaceUpToTheTarget(t *testing.T) {
+	a, _ := newTestAdmission(2, 2)
+	tickets := admitN(t, a, 2)
+
+	// Two wait; the place the first release frees goes to the first of them.
+	got := make(chan int, 2)
+	for i := 1; i <= 2; i++ {
+		go func() {
+			if _, err := a.acquire(context.Background()); err == nil {
+				got <- i
+			} else {
+				got <- -i
+			}
+		}()
+		require.Eventually(t, func() bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.waiting.Len() == i
+		}, time.Second, time.Millisecond)
+	}
+	tickets[0].release()
+	assert.Equal(t, 1, <-got, "the first to wait gets the place")
+	assert.Equal(t, -2, <-got, "the second is refused once the target (50 ms) has passed")
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	assert.Equal(t, 2, a.inFlight, "the place handed over is taken")
+	assert.Zero(t, a.waiting.Len(), "the refused one left the queue")
+}
+
+func TestAdmissionWaitEndsWithTheRequest(t *testing.T) {
+	clock := &stepClock{}
+	a := newAdmission(slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour, 1, 1, clock.now)
+	admitN(t, a, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		_, err := a.acquire(ctx)
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		assert.Equal(t, httpx.EOverloaded, httpx.ErrorCode(err))
+	case <-time.After(10 * time.Second):
+		t.Fatal("a placement whose client went away still waits for a place")
+	}
+}

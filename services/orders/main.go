@@ -47,8 +47,8 @@ type config struct {
 	claimWait time.Duration
 	// pollInterval is how often such a request looks for the winner's order.
 	pollInterval time.Duration
-	// placementTarget is the latency of a new order's placement that the bound
-	// on placements at once keeps to (see admission), between placementMin and
+	// placementTarget is the placement latency that the bound on placements
+	// in progress keeps to (see admission), between placementMin and
 	// placementMax placements at once.
 	placementTarget            time.Duration
 	placementMin, placementMax int64

@@ -605,6 +605,7 @@ func TestPlaceOrderPastCapacity(t *testing.T) {
 	f := newFake()
 	cfg := testConfig()
 	cfg.placementMin, cfg.placementMax = 1, 1
+	cfg.placementTarget = 20 * time.Millisecond // how long a refused placement waits
 	e := newInstanceWith(t, f, cfg)
 	placed := e.place("key-placed", appleAndPear)
 
