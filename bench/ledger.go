@@ -130,6 +130,13 @@ func (l *ledger) record(res *vegeta.Result) {
 	}
 }
 
+// unknown reports whether the system may have accepted e without saying so:
+// no order, and no answer, or a server error other than a refusal at
+// capacity.
+func (e *entry) unknown() bool {
+	return e.orderID == "" && !e.refused && (!e.answered || e.code == 0 || e.code >= 500)
+}
+
 // stepEntries returns the entries of one step.
 func (l *ledger) stepEntries(step int) []*entry {
 	l.mu.Lock()
@@ -160,7 +167,7 @@ func (l *ledger) recover(ctx context.Context, es []*entry, timeout time.Duration
 	defer cancel()
 	var todo []*entry
 	for _, e := range es {
-		if e.orderID == "" && !e.refused && (!e.answered || e.code == 0 || e.code >= 500) {
+		if e.unknown() {
 			todo = append(todo, e)
 		}
 	}
@@ -251,6 +258,7 @@ type check struct {
 	Accepted  int      `json:"accepted"`
 	Recovered int      `json:"recoveredByRetry"`
 	Unknown   int      `json:"unknownOutcome"`
+	Refused   int      `json:"refusedAtCapacity"`
 	Confirmed int      `json:"confirmed"`
 	Cancelled int      `json:"cancelled"`
 	Lost      int      `json:"lost"`
@@ -281,10 +289,13 @@ func (l *ledger) verify(ctx context.Context) (check, error) {
 		if e.instance != "" && e.instance != l.shop.ordersInstance {
 			c.Foreign++
 		}
+		if e.refused {
+			c.Refused++
+		}
+		if e.unknown() {
+			c.Unknown++
+		}
 		if e.orderID == "" {
-			if !e.answered || e.code == 0 || e.code >= 500 {
-				c.Unknown++
-			}
 			continue
 		}
 		c.Accepted++

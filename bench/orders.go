@@ -283,8 +283,8 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 	if err := b.ledger.save(filepath.Join(rawDir, "ledger.csv")); err != nil {
 		return nil, err
 	}
-	logf("ledger: %d accepted, %d confirmed, %d cancelled, %d lost, %d unknown; stock %v, balances %v",
-		c.Accepted, c.Confirmed, c.Cancelled, c.Lost, c.Unknown, ok(c.StockOK), ok(c.BalanceOK))
+	logf("ledger: %d accepted, %d confirmed, %d cancelled, %d lost, %d unknown, %d refused; stock %v, balances %v",
+		c.Accepted, c.Confirmed, c.Cancelled, c.Lost, c.Unknown, c.Refused, ok(c.StockOK), ok(c.BalanceOK))
 	for _, p := range c.Problems {
 		logf("  %s", p)
 	}

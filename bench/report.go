@@ -189,8 +189,8 @@ func (r *report) markdown() string {
 		}
 		w("\nHighest rate held: **%d orders/s**.\n\n", o.MaxHeld)
 		c := o.Check
-		w("**Ledger check** (every order of the run): %d accepted (%d of them recovered by a retry with the same key), %d confirmed, %d cancelled, **%d lost**, %d with no answer at all; ",
-			c.Accepted, c.Recovered, c.Confirmed, c.Cancelled, c.Lost, c.Unknown)
+		w("**Ledger check** (every order of the run): %d accepted (%d of them recovered by a retry with the same key), %d confirmed, %d cancelled, **%d lost**, %d with no answer at all, %d refused at capacity (nothing placed); ",
+			c.Accepted, c.Recovered, c.Confirmed, c.Cancelled, c.Lost, c.Unknown, c.Refused)
 		w("stock plus confirmed quantities equals the starting stock: %s; balances match the confirmed totals: %s. Check %s.\n",
 			yes(c.StockOK), yes(c.BalanceOK), map[bool]string{true: "passed", false: "**failed**"}[c.Passed])
 		for _, p := range c.Problems {
