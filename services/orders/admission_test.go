@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,27 +14,10 @@ import (
 	"github.com/daprshop/daprshop/internal/httpx"
 )
 
-// stepClock is a clock the test moves by hand.
-type stepClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stepClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stepClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// newTestAdmission returns an admission with a target of 50 ms.
-func newTestAdmission(minLimit, maxLimit int) (*admission, *stepClock) {
-	clock := &stepClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+// newTestAdmission returns an admission with a target of 50 ms, on a clock
+// that moves only when the test adds to it.
+func newTestAdmission(minLimit, maxLimit int) (*admission, *testClock) {
+	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	return newAdmission(log, 50*time.Millisecond, minLimit, maxLimit, clock.now), clock
 }
@@ -53,7 +35,7 @@ func admitN(t *testing.T, a *admission, n int) []*ticket {
 }
 
 // placeAll admits n placements at once, lets d pass and releases them all.
-func placeAll(t *testing.T, a *admission, clock *stepClock, n int, d time.Duration) {
+func placeAll(t *testing.T, a *admission, clock *testClock, n int, d time.Duration) {
 	t.Helper()
 	tickets := admitN(t, a, n)
 	clock.add(d)
@@ -142,7 +124,7 @@ func TestAdmissionWaitsForAPlaceUpToTheTarget(t *testing.T) {
 }
 
 func TestAdmissionWaitEndsWithTheRequest(t *testing.T) {
-	clock := &stepClock{}
+	clock := &testClock{}
 	a := newAdmission(slog.New(slog.NewTextHandler(io.Discard, nil)), time.Hour, 1, 1, clock.now)
 	admitN(t, a, 1)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -43,18 +43,25 @@ func testConfig() config {
 	}
 }
 
-// testClock is a clock that moves one second on every reading, so that every
-// history entry has its own time.
+// testClock is a clock that moves by tick on every reading (a second for the
+// server, so that every history entry has its own time), and by add.
 type testClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu   sync.Mutex
+	t    time.Time
+	tick time.Duration
 }
 
 func (c *testClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(time.Second)
+	c.t = c.t.Add(c.tick)
 	return c.t
+}
+
+func (c *testClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func newTestEnv(t *testing.T) *testEnv {
@@ -71,7 +78,7 @@ func newInstance(t *testing.T, f *fakeSidecar) *testEnv {
 
 func newInstanceWith(t *testing.T, f *fakeSidecar, cfg config) *testEnv {
 	t.Helper()
-	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), tick: time.Second}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := newServer(log, "orders-test", cfg, f, keylock.New(64), clock.now)
 	return &testEnv{t: t, fake: f, h: h}
