@@ -110,7 +110,7 @@ func (a *admission) acquire(ctx context.Context) (*ticket, error) {
 	}
 	a.mu.Unlock()
 	if refused > 0 {
-		a.log.WarnContext(ctx, "refusing new orders at capacity", "refused", refused,
+		a.log.WarnContext(ctx, "refusing placements at capacity", "refused", refused,
 			"bound", int(limit), "latencyTarget", a.target)
 	}
 	return nil, errAtCapacity

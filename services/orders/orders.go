@@ -130,8 +130,8 @@ func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 // order is answered even while the catalog is down, and written only after the
 // order is priced, so that a request the catalog refuses leaves nothing behind.
 //
-// Admission comes first: past capacity a request is refused before it costs
-// the store anything, since under overload the refusals are most of the
+// Admission comes first: a request that gets no place is refused before it
+// costs the store anything, since under overload the refusals are most of the
 // requests. A retry of an order already placed is refused then too, and
 // learns its order when it comes back.
 func (s *orders) place(ctx context.Context, key string, req placeRequest) (order, error) {

@@ -41,7 +41,7 @@ type orders struct {
 	locks *keylock.Locks
 	now   func() time.Time
 	cfg   config
-	// admit bounds the new orders placed at once.
+	// admit bounds the placements in progress.
 	admit *admission
 }
 
