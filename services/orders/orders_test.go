@@ -624,9 +624,7 @@ func TestPlaceOrderPastCapacity(t *testing.T) {
 	held := make(chan *httptest.ResponseRecorder)
 	go func() { held <- e.post("key-held", justPear) }()
 	<-inCatalog
-	keysBefore := f.keys()
-
-	gets := f.reads()
+	keysBefore, gets := f.keys(), f.reads()
 
 	rec := e.post("key-refused", justPear)
 	assertProblem(t, rec, http.StatusServiceUnavailable, "retry with the same Idempotency-Key")
