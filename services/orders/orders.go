@@ -284,7 +284,7 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 	if err := s.addToIndex(ctx, o.CustomerID, o.ID, fresh); err != nil {
 		return order{}, err
 	}
-	if err := s.writeOrder(ctx, o, "", events.OrderPlaced); err != nil {
+	if err := s.writeOrder(ctx, o); err != nil {
 		// The transaction may have been applied even though its answer was lost.
 		existing, _, found, rerr := s.readOrder(ctx, orderID)
 		if rerr == nil && found {

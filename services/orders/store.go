@@ -11,6 +11,7 @@ import (
 
 	"github.com/dapr/go-sdk/client"
 
+	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/keylock"
 	"github.com/daprshop/daprshop/internal/statestore"
 )
@@ -70,13 +71,13 @@ func (s *orders) readOrder(ctx context.Context, orderID string) (o order, etag s
 // outboxCommitTimeout bounds an outbox transaction (see writeOrder).
 const outboxCommitTimeout = 5 * time.Second
 
-// writeOrder saves o and publishes the event of type typ that announces it, in
-// one outbox transaction: for the placement, the one change that no delivered
-// event causes (the saga's changes publish after saving; see apply). etag is the
-// ETag o was read with, or empty for a new order. The transaction holds exactly one stored upsert, because Dapr publishes
-// one message per stored upsert, and the projection comes last, because daprd
-// 1.14 drops projections from the op list while ranging over it.
-func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) error {
+// writeOrder saves the new order o and publishes its OrderPlaced event in one
+// outbox transaction: the placement is the one change that no delivered event
+// causes (the saga's changes publish after saving; see apply). The transaction
+// holds exactly one stored upsert, because Dapr publishes one message per
+// stored upsert, and the projection comes last, because daprd 1.14 drops
+// projections from the op list while ranging over it.
+func (s *orders) writeOrder(ctx context.Context, o order) error {
 	// daprd publishes the event to its relay before it runs the transaction, and
 	// the relay drops the event of a transaction whose marker it has not found
 	// after about 11 s (outboxDiscardWhenMissingState): a transaction must have
@@ -95,11 +96,8 @@ func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) erro
 	stored := &client.SetStateItem{
 		Key:      orderKey(o.ID),
 		Value:    value,
-		Metadata: map[string]string{metaType: typ, metaDataContentType: "application/json"},
+		Metadata: map[string]string{metaType: events.OrderPlaced, metaDataContentType: "application/json"},
 		Options:  &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite, Consistency: client.StateConsistencyStrong},
-	}
-	if etag != "" {
-		stored.Etag = &client.ETag{Value: etag}
 	}
 	projection := &client.SetStateItem{
 		Key:      orderKey(o.ID),
@@ -111,7 +109,7 @@ func (s *orders) writeOrder(ctx context.Context, o order, etag, typ string) erro
 		{Type: client.StateOperationTypeUpsert, Item: projection},
 	}
 	if err := s.dapr.ExecuteStateTransaction(ctx, s.cfg.Store, nil, ops); err != nil {
-		return fmt.Errorf("save order %s with event %s: %w", o.ID, typ, err)
+		return fmt.Errorf("save order %s with event %s: %w", o.ID, events.OrderPlaced, err)
 	}
 	return nil
 }
