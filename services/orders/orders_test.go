@@ -505,6 +505,40 @@ func TestPlaceOrderConcurrentRetries(t *testing.T) {
 	}
 }
 
+// TestPlaceOrderBurstForOneCustomer places many orders for one customer at
+// once, each under its own key, with every write of the customer's index slowed
+// so that all of them read the index before any writes it: each is accepted
+// and listed, none running out of compare-and-swap attempts on the index.
+func TestPlaceOrderBurstForOneCustomer(t *testing.T) {
+	f := newFake()
+	f.fail = func(method, key string) error {
+		if method == "SaveState" && key == customerKey("c1") {
+			time.Sleep(2 * time.Millisecond)
+		}
+		return nil
+	}
+	e := newInstance(t, f)
+	const n = 3 * casAttempts
+	codes := make([]int, n)
+	bodies := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rec := e.post(fmt.Sprintf("k%d", i), justPear)
+			codes[i], bodies[i] = rec.Code, rec.Body.String()
+		}(i)
+	}
+	wg.Wait()
+	for i := range codes {
+		require.Equal(t, http.StatusAccepted, codes[i], bodies[i])
+	}
+	list := e.do(http.MethodGet, "/?customerId=c1", "", nil)
+	require.Equal(t, http.StatusOK, list.Code)
+	assert.Len(t, decodeBody[customerOrders](t, list).Orders, n)
+}
+
 func TestGetOrder(t *testing.T) {
 	e := newTestEnv(t)
 	o := e.place("k", appleAndPear)

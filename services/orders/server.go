@@ -29,12 +29,13 @@ var _ sidecar = (*client.GRPCClient)(nil)
 
 func newServer(log *slog.Logger, instance string, cfg config, dapr sidecar, locks *keylock.Locks, now func() time.Time) http.Handler {
 	svc := &orders{
-		log:   log,
-		dapr:  dapr,
-		locks: locks,
-		now:   now,
-		cfg:   cfg,
-		admit: newAdmission(log, cfg.placementTarget, int(cfg.placementMin), int(cfg.placementMax), time.Now),
+		log:       log,
+		dapr:      dapr,
+		locks:     locks,
+		customers: keylock.New(256),
+		now:       now,
+		cfg:       cfg,
+		admit:     newAdmission(log, cfg.placementTarget, int(cfg.placementMin), int(cfg.placementMax), time.Now),
 	}
 	r := httpx.NewRouter()
 	addRoutes(r, log, cfg, svc, newDeadLetters(deadLetterRecent))
