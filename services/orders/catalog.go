@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
@@ -27,30 +30,24 @@ type priced struct {
 	currency   string
 }
 
-// price asks the catalog, in one call, for the price of every item. The go-sdk
-// splits the method name at "?" and sends the rest as the query string of the
-// HTTP invocation, which is how GET products?ids=a,b reaches the catalog. The ids
-// need no escaping: validation restricted them to [A-Za-z0-9._-].
+// price prices every item at the catalog's price. Products read from the
+// catalog within the last priceTTL are priced from memory; the rest are asked
+// for in one call.
 func (s *orders) price(ctx context.Context, items []item) (priced, error) {
 	ids := make([]string, len(items))
 	for i, it := range items {
 		ids[i] = it.ProductID
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.catalogTimeout)
-	defer cancel()
-	out, err := s.dapr.InvokeMethod(ctx, s.cfg.catalogAppID, "products?ids="+strings.Join(ids, ","), http.MethodGet)
-	if err != nil {
-		return priced{}, fmt.Errorf("invoke %s: %v: %w", s.cfg.catalogAppID, err,
-			httpx.Errorf(httpx.EUnavailable, "the catalog is unavailable; try again later"))
-	}
-	var products []product
-	if err := json.Unmarshal(out, &products); err != nil {
-		return priced{}, fmt.Errorf("decode the answer of %s: %v: %w", s.cfg.catalogAppID, err,
-			httpx.Errorf(httpx.EBadGateway, "the catalog answered with something other than a list of products"))
-	}
-	byID := make(map[string]product, len(products))
-	for _, p := range products {
-		byID[p.ID] = p
+	byID, missing := s.prices.get(ids)
+	if len(missing) > 0 {
+		products, err := s.fetchProducts(ctx, missing)
+		if err != nil {
+			return priced{}, err
+		}
+		for _, p := range products {
+			byID[p.ID] = p
+		}
+		s.prices.put(products)
 	}
 
 	var p priced
@@ -79,4 +76,94 @@ func (s *orders) price(ctx context.Context, items []item) (priced, error) {
 		p.totalCents += prod.PriceCents * it.Quantity
 	}
 	return p, nil
+}
+
+// fetchProducts asks the catalog, in one call, for the products ids. The go-sdk
+// splits the method name at "?" and sends the rest as the query string of the
+// HTTP invocation, which is how GET products?ids=a,b reaches the catalog. The ids
+// need no escaping: validation restricted them to [A-Za-z0-9._-].
+func (s *orders) fetchProducts(ctx context.Context, ids []string) ([]product, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.catalogTimeout)
+	defer cancel()
+	out, err := s.dapr.InvokeMethod(ctx, s.cfg.catalogAppID, "products?ids="+strings.Join(ids, ","), http.MethodGet)
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %v: %w", s.cfg.catalogAppID, err,
+			httpx.Errorf(httpx.EUnavailable, "the catalog is unavailable; try again later"))
+	}
+	var products []product
+	if err := json.Unmarshal(out, &products); err != nil {
+		return nil, fmt.Errorf("decode the answer of %s: %v: %w", s.cfg.catalogAppID, err,
+			httpx.Errorf(httpx.EBadGateway, "the catalog answered with something other than a list of products"))
+	}
+	return products, nil
+}
+
+// maxPrices bounds how many products the orders remember at once.
+const maxPrices = 10_000
+
+// prices remembers the products read from the catalog for ttl, so that at a
+// steady rate of orders the catalog is asked about each product once per ttl
+// rather than once per order. A new order is therefore priced at the catalog's
+// price as of at most ttl ago. A product the catalog does not know, or prices
+// invalidly, is not remembered: the next order asks again, so a product added to
+// the catalog can be ordered at once. A ttl of zero remembers nothing.
+type prices struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]remembered
+}
+
+type remembered struct {
+	product
+	until time.Time
+}
+
+func newPrices(ttl time.Duration, now func() time.Time) *prices {
+	return &prices{ttl: ttl, now: now, m: map[string]remembered{}}
+}
+
+// get returns the products of ids that are remembered and still fresh, and the
+// ids that are not.
+func (c *prices) get(ids []string) (found map[string]product, missing []string) {
+	found = make(map[string]product, len(ids))
+	if c.ttl <= 0 {
+		return found, ids
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		if r, ok := c.m[id]; ok && now.Before(r.until) {
+			found[id] = r.product
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return found, missing
+}
+
+// put remembers the validly priced products among ps. When the memory is full
+// it first forgets what has expired, and then, if that was not enough,
+// everything.
+func (c *prices) put(ps []product) {
+	if c.ttl <= 0 {
+		return
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range ps {
+		if p.PriceCents < 0 || p.Currency == "" {
+			continue
+		}
+		if _, ok := c.m[p.ID]; !ok && len(c.m) >= maxPrices {
+			maps.DeleteFunc(c.m, func(_ string, r remembered) bool { return !now.Before(r.until) })
+			if len(c.m) >= maxPrices {
+				clear(c.m)
+			}
+		}
+		c.m[p.ID] = remembered{product: p, until: now.Add(c.ttl)}
+	}
 }

@@ -42,6 +42,9 @@ type config struct {
 	catalogAppID string
 	// catalogTimeout bounds one pricing call.
 	catalogTimeout time.Duration
+	// priceTTL is how long a product read from the catalog prices new orders
+	// before the catalog is asked again (see prices); zero asks every time.
+	priceTTL time.Duration
 	// claimWait is how long a request that lost the race for an Idempotency-Key
 	// waits for the winner's order before it finishes the order itself.
 	claimWait time.Duration
@@ -64,6 +67,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.catalogAppID = "catalog"
 	}
 	if c.catalogTimeout, err = httpx.Duration(getenv, "CATALOG_TIMEOUT", 3*time.Second); err != nil {
+		return c, err
+	}
+	if d, perr := time.ParseDuration(getenv("CATALOG_PRICE_TTL")); perr == nil && d == 0 {
+		c.priceTTL = 0 // ask the catalog for every order
+	} else if c.priceTTL, err = httpx.Duration(getenv, "CATALOG_PRICE_TTL", time.Second); err != nil {
 		return c, err
 	}
 	if c.claimWait, err = httpx.Duration(getenv, "IDEMPOTENCY_WAIT", 2*time.Second); err != nil {
@@ -93,7 +101,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 		return err
 	}
 	app, err := daprapp.Connect(ctx, getenv, cfg.Config, []any{"catalogAppId", cfg.catalogAppID,
-		"catalogTimeout", cfg.catalogTimeout, "idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval,
+		"catalogTimeout", cfg.catalogTimeout, "catalogPriceTTL", cfg.priceTTL, "idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval,
 		"placementLatencyTarget", cfg.placementTarget, "placementConcurrency", fmt.Sprintf("%d-%d", cfg.placementMin, cfg.placementMax)})
 	if err != nil {
 		return err

@@ -25,14 +25,14 @@ func TestLoadConfig(t *testing.T) {
 			Config: daprapp.Config{
 				Port: 8082, DaprGRPC: 50001, ConnectWait: time.Minute, AppID: "orders", Store: events.StoreOrders,
 			},
-			catalogAppID: "catalog", catalogTimeout: 3 * time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
+			catalogAppID: "catalog", catalogTimeout: 3 * time.Second, priceTTL: time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
 			placementTarget: 50 * time.Millisecond, placementMin: 8, placementMax: 256,
 		}, cfg)
 	})
 	t.Run("overrides", func(t *testing.T) {
 		cfg, err := loadConfig(envOf(map[string]string{
 			"APP_PORT": "9000", "DAPR_GRPC_PORT": "50099", "APP_ID": "orders-b", "STATE_STORE": "other-store",
-			"CATALOG_APP_ID": "catalog-b", "CATALOG_TIMEOUT": "2s", "IDEMPOTENCY_WAIT": "5s", "IDEMPOTENCY_POLL": "10ms",
+			"CATALOG_APP_ID": "catalog-b", "CATALOG_TIMEOUT": "2s", "CATALOG_PRICE_TTL": "250ms", "IDEMPOTENCY_WAIT": "5s", "IDEMPOTENCY_POLL": "10ms",
 			"DAPR_CONNECT_TIMEOUT": "3s", "PLACEMENT_LATENCY_TARGET": "80ms", "PLACEMENT_CONCURRENCY_MIN": "2",
 			"PLACEMENT_CONCURRENCY_MAX": "20",
 		}))
@@ -41,9 +41,14 @@ func TestLoadConfig(t *testing.T) {
 			Config: daprapp.Config{
 				Port: 9000, DaprGRPC: 50099, ConnectWait: 3 * time.Second, AppID: "orders-b", Store: "other-store",
 			},
-			catalogAppID: "catalog-b", catalogTimeout: 2 * time.Second, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
+			catalogAppID: "catalog-b", catalogTimeout: 2 * time.Second, priceTTL: 250 * time.Millisecond, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
 			placementTarget: 80 * time.Millisecond, placementMin: 2, placementMax: 20,
 		}, cfg)
+	})
+	t.Run("prices not remembered", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{"CATALOG_PRICE_TTL": "0"}))
+		require.NoError(t, err)
+		assert.Zero(t, cfg.priceTTL)
 	})
 
 	bad := []struct{ name, key, value string }{
@@ -51,6 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{"grpc port", "DAPR_GRPC_PORT", "70000"},
 		{"connect timeout", "DAPR_CONNECT_TIMEOUT", "soon"},
 		{"catalog timeout", "CATALOG_TIMEOUT", "-1s"},
+		{"price ttl", "CATALOG_PRICE_TTL", "-1s"},
 		{"idempotency wait", "IDEMPOTENCY_WAIT", "0s"},
 		{"idempotency poll", "IDEMPOTENCY_POLL", "fast"},
 		{"placement target", "PLACEMENT_LATENCY_TARGET", "0ms"},

@@ -33,6 +33,7 @@ func newServer(log *slog.Logger, instance string, cfg config, dapr sidecar, lock
 		dapr:      dapr,
 		locks:     locks,
 		customers: keylock.New(256),
+		prices:    newPrices(cfg.priceTTL, now),
 		now:       now,
 		cfg:       cfg,
 		admit:     newAdmission(log, cfg.placementTarget, int(cfg.placementMin), int(cfg.placementMax), time.Now),

@@ -22,9 +22,10 @@ import (
 
 // testEnv is one orders instance in front of a fake sidecar.
 type testEnv struct {
-	t    *testing.T
-	fake *fakeSidecar
-	h    http.Handler
+	t     *testing.T
+	fake  *fakeSidecar
+	h     http.Handler
+	clock *testClock
 }
 
 func testConfig() config {
@@ -81,7 +82,7 @@ func newInstanceWith(t *testing.T, f *fakeSidecar, cfg config) *testEnv {
 	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), tick: time.Second}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := newServer(log, "orders-test", cfg, f, keylock.New(64), clock.now)
-	return &testEnv{t: t, fake: f, h: h}
+	return &testEnv{t: t, fake: f, h: h, clock: clock}
 }
 
 func (e *testEnv) do(method, path, body string, header http.Header) *httptest.ResponseRecorder {

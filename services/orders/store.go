@@ -34,7 +34,8 @@ var errCorrupt = errors.New("corrupt record")
 // and the caller is better off failing than spinning.
 const casAttempts = 10
 
-// orders holds what the handlers share: the sidecar, the locks and the clock.
+// orders holds what the handlers share: the sidecar, the locks, the prices and
+// the clock.
 type orders struct {
 	log   *slog.Logger
 	dapr  sidecar
@@ -43,8 +44,10 @@ type orders struct {
 	// takes its order's lock first and then its customer's, never the other
 	// way round, and the two are separate sets so that they cannot deadlock.
 	customers *keylock.Locks
-	now       func() time.Time
-	cfg       config
+	// prices remembers what the catalog answered, for cfg.priceTTL.
+	prices *prices
+	now    func() time.Time
+	cfg    config
 	// admit bounds the placements in progress.
 	admit *admission
 }
