@@ -183,14 +183,14 @@ func (s *orders) addToIndex(ctx context.Context, customerID, orderID string, rea
 		}
 		// Tell a lost race, where someone else changed the list, from a failure;
 		// after a lost race the next attempt starts from the list as read here.
-		now, nowETag, rerr := s.readIndex(ctx, customerID)
+		latest, latestETag, rerr := s.readIndex(ctx, customerID)
 		if rerr != nil {
 			return errors.Join(fmt.Errorf("save index of customer %s: %w", customerID, err), rerr)
 		}
-		if nowETag == etag {
+		if latestETag == etag {
 			return fmt.Errorf("save index of customer %s: %w", customerID, err)
 		}
-		ids, etag = now, nowETag
+		ids, etag = latest, latestETag
 	}
 	return fmt.Errorf("save index of customer %s: still changing after %d attempts", customerID, casAttempts)
 }
