@@ -217,16 +217,28 @@ func TestDuplicateDeliveryChangesNothing(t *testing.T) {
 }
 
 func TestPoisonMessageIsDeadLettered(t *testing.T) {
-	before := deadLetters(t, "inventory")
-	// An order event whose data can never be read as an order: the consumer drops
-	// it, and the sidecar moves it to the dead-letter topic.
-	publish(t, events.TopicOrderPlaced, cloudEvent(uniq("poison"), events.OrderPlaced, map[string]any{"orderId": 42, "lines": "none"}))
-	eventually(t, 60*time.Second, func() bool { return deadLetters(t, "inventory") > before },
-		"the poison event never reached inventory's dead-letter topic\n%s", logsOnFailure())
+	tests := []struct{ app, topic, typ string }{
+		{"inventory", events.TopicOrderPlaced, events.OrderPlaced},
+		// notifications takes its events in batches (a bulk subscription): a
+		// poison entry is dead-lettered alone.
+		{"notifications", events.TopicOrderConfirmed, events.OrderConfirmed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.app, func(t *testing.T) {
+			before := deadLetters(t, tt.app)
+			// An order event whose data can never be read as an order: the
+			// consumer drops it, and the sidecar moves it to the dead-letter topic.
+			publish(t, tt.topic, cloudEvent(uniq("poison"), tt.typ, map[string]any{"orderId": 42, "lines": "none"}))
+			eventually(t, 60*time.Second, func() bool { return deadLetters(t, tt.app) > before },
+				"the poison event never reached %s's dead-letter topic\n%s", tt.app, logsOnFailure())
 
-	// The subscription keeps delivering.
-	p := newProduct(t, 100, 5)
-	customer := newCustomer(t, 1_000)
-	o := settled(t, place(t, customer, orderLine{ProductID: p.ID, Quantity: 1}).ID)
-	assert.Equal(t, "confirmed", o.Status)
+			// The subscription keeps delivering.
+			p := newProduct(t, 100, 5)
+			customer := newCustomer(t, 1_000)
+			o := settled(t, place(t, customer, orderLine{ProductID: p.ID, Quantity: 1}).ID)
+			assert.Equal(t, "confirmed", o.Status)
+			eventually(t, 30*time.Second, func() bool { return len(notificationsOf(t, customer)) == 1 },
+				"the customer was never notified of order %s\n%s", o.ID, logsOnFailure())
+		})
+	}
 }

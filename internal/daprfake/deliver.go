@@ -1,9 +1,11 @@
 package daprfake
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,4 +90,57 @@ func Deliver(t testing.TB, h http.Handler, path, body string) string {
 		t.Fatalf("POST %s answered %q, not a delivery status: %v", path, rec.Body, err)
 	}
 	return got.Status
+}
+
+// DeliverBulk posts bodies to the app's handler h at path as one batch, the way
+// the sidecar delivers to a bulk subscription (entry ids e0, e1, ...), and
+// returns the status the app answered for each, in order. A body that is not
+// JSON goes in as a JSON string, which is what a broken event looks like there.
+// An answer other than 200 with a status for every entry fails the test.
+func DeliverBulk(t testing.TB, h http.Handler, path string, bodies ...string) []string {
+	t.Helper()
+	type entry struct {
+		EntryID     string          `json:"entryId"`
+		Event       json.RawMessage `json:"event"`
+		ContentType string          `json:"contentType"`
+	}
+	entries := make([]entry, len(bodies))
+	for i, b := range bodies {
+		event := json.RawMessage(b)
+		if !json.Valid(event) {
+			event, _ = json.Marshal(b)
+		}
+		entries[i] = entry{EntryID: fmt.Sprintf("e%d", i), Event: event, ContentType: "application/cloudevents+json"}
+	}
+	batch, err := json.Marshal(map[string]any{"id": "batch", "topic": "t", "pubsubname": "pubsub",
+		"type": "com.dapr.event.sent.bulk", "entries": entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(batch))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST %s answered %d, not 200: %s", path, rec.Code, rec.Body)
+	}
+	var got struct {
+		Statuses []struct{ EntryID, Status string }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("POST %s answered %q, not the statuses of a batch: %v", path, rec.Body, err)
+	}
+	byID := make(map[string]string, len(got.Statuses))
+	for _, s := range got.Statuses {
+		byID[s.EntryID] = s.Status
+	}
+	statuses := make([]string, len(entries))
+	for i, e := range entries {
+		s, ok := byID[e.EntryID]
+		if !ok {
+			t.Fatalf("POST %s answered no status for entry %s: %s", path, e.EntryID, rec.Body)
+		}
+		statuses[i] = s
+	}
+	return statuses
 }

@@ -59,18 +59,24 @@ const (
 	StatusDrop    = "DROP"    // can never be processed: send it to the dead-letter topic
 )
 
+// StatusOf is the delivery status of an event whose processing returned err: a
+// nil err is SUCCESS, an ErrPoison is DROP, anything else RETRY.
+func StatusOf(err error) string {
+	switch {
+	case err == nil:
+		return StatusSuccess
+	case errors.Is(err, ErrPoison):
+		return StatusDrop
+	default:
+		return StatusRetry
+	}
+}
+
 // Respond tells the sidecar what became of a delivered event. A nil err is
 // SUCCESS, an ErrPoison is DROP (the sidecar moves it to the dead-letter topic),
 // anything else RETRY.
 func Respond(w http.ResponseWriter, err error) string {
-	status := StatusSuccess
-	switch {
-	case err == nil:
-	case errors.Is(err, ErrPoison):
-		status = StatusDrop
-	default:
-		status = StatusRetry
-	}
+	status := StatusOf(err)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": status})
 	return status
@@ -78,10 +84,20 @@ func Respond(w http.ResponseWriter, err error) string {
 
 // Subscription is one entry of the answer to the sidecar's GET /dapr/subscribe.
 type Subscription struct {
-	PubSubName      string `json:"pubsubname"`
-	Topic           string `json:"topic"`
-	Routes          Routes `json:"routes"`
-	DeadLetterTopic string `json:"deadLetterTopic,omitempty"`
+	PubSubName      string         `json:"pubsubname"`
+	Topic           string         `json:"topic"`
+	Routes          Routes         `json:"routes"`
+	DeadLetterTopic string         `json:"deadLetterTopic,omitempty"`
+	BulkSubscribe   *BulkSubscribe `json:"bulkSubscribe,omitempty"`
+}
+
+// BulkSubscribe asks the sidecar to deliver a topic's events in batches: up to
+// MaxMessagesCount events in one request, or what arrived within
+// MaxAwaitDurationMs.
+type BulkSubscribe struct {
+	Enabled            bool `json:"enabled"`
+	MaxMessagesCount   int  `json:"maxMessagesCount,omitempty"`
+	MaxAwaitDurationMs int  `json:"maxAwaitDurationMs,omitempty"`
 }
 
 // Routes sends each event type of a topic to its own path.

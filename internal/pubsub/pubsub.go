@@ -82,16 +82,79 @@ func Handler(log *slog.Logger, process func(ctx context.Context, e events.Envelo
 		if err == nil {
 			err = process(r.Context(), env)
 		}
-		status := events.Respond(w, err)
-		attrs := []any{"eventId", env.ID, "type", env.Type, "topic", env.Topic, "status", status}
-		switch status {
-		case events.StatusSuccess:
-			log.DebugContext(r.Context(), "event processed", attrs...)
-		case events.StatusDrop:
-			log.WarnContext(r.Context(), "event dropped as poison", append(attrs, "err", err)...)
-		default:
-			log.WarnContext(r.Context(), "event failed; the sidecar will deliver it again", append(attrs, "err", err)...)
+		logOutcome(r.Context(), log, env, events.Respond(w, err), err)
+	}
+}
+
+// MaxBulkBytes is the largest batch of delivered events a bulk handler reads.
+const MaxBulkBytes = 16 << 20
+
+// bulkWorkers bounds how many events of one batch are processed at once.
+const bulkWorkers = 16
+
+// bulkRequest is a batch of events as the sidecar delivers it to a bulk
+// subscription's route; each entry's event is a CloudEvent.
+type bulkRequest struct {
+	Entries []struct {
+		EntryID string          `json:"entryId"`
+		Event   json.RawMessage `json:"event"`
+	} `json:"entries"`
+}
+
+// BulkStatus is the answer for one entry of a batch.
+type BulkStatus struct {
+	EntryID string `json:"entryId"`
+	Status  string `json:"status"`
+}
+
+// BulkHandler returns the handler of one route of a bulk subscription. It hands
+// every event of the batch to process, a few at once, and answers each entry's
+// status as Handler would answer the event alone: one poison event is dropped
+// to the dead-letter topic and one failure retried without holding back the
+// rest of the batch. A batch that cannot be read at all is retried whole.
+func BulkHandler(log *slog.Logger, process func(ctx context.Context, e events.Envelope) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req bulkRequest
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBulkBytes))
+		if err == nil {
+			err = json.Unmarshal(body, &req)
 		}
+		if err != nil {
+			log.WarnContext(r.Context(), "batch of events unreadable; the sidecar will deliver it again", "err", err)
+			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "not a batch of events: %v", err))
+			return
+		}
+		statuses := make([]BulkStatus, len(req.Entries))
+		sem := make(chan struct{}, bulkWorkers)
+		var wg sync.WaitGroup
+		for i, entry := range req.Entries {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				env, err := events.DecodeEnvelope(entry.Event)
+				if err == nil {
+					err = process(r.Context(), env)
+				}
+				statuses[i] = BulkStatus{EntryID: entry.EntryID, Status: events.StatusOf(err)}
+				logOutcome(r.Context(), log, env, statuses[i].Status, err)
+			}()
+		}
+		wg.Wait()
+		httpx.WriteJSON(w, http.StatusOK, map[string][]BulkStatus{"statuses": statuses})
+	}
+}
+
+// logOutcome logs what became of one delivered event.
+func logOutcome(ctx context.Context, log *slog.Logger, env events.Envelope, status string, err error) {
+	attrs := []any{"eventId", env.ID, "type", env.Type, "topic", env.Topic, "status", status}
+	switch status {
+	case events.StatusSuccess:
+		log.DebugContext(ctx, "event processed", attrs...)
+	case events.StatusDrop:
+		log.WarnContext(ctx, "event dropped as poison", append(attrs, "err", err)...)
+	default:
+		log.WarnContext(ctx, "event failed; the sidecar will deliver it again", append(attrs, "err", err)...)
 	}
 }
 
@@ -171,6 +234,9 @@ type Topic struct {
 	Name  string
 	Rules []events.Rule
 	Other string
+	// Bulk, when not nil, has the sidecar deliver the topic's events in
+	// batches, to handlers made by BulkHandler.
+	Bulk *events.BulkSubscribe
 }
 
 // OrderTopic is the topic of orders' events of type typ, routed to path; an event
@@ -190,6 +256,7 @@ func Subscriptions(appID, dead string, topics ...Topic) []events.Subscription {
 			Topic:           t.Name,
 			Routes:          events.Routes{Rules: t.Rules, Default: t.Other},
 			DeadLetterTopic: events.DeadLetterTopic(appID),
+			BulkSubscribe:   t.Bulk,
 		})
 	}
 	return append(subs, events.Subscription{

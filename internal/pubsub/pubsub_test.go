@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -84,6 +85,56 @@ func TestHandler(t *testing.T) {
 	}
 }
 
+func TestBulkHandler(t *testing.T) {
+	event := func(id string) string { return `{"id":"` + id + `","type":"t","topic":"orders","data":{}}` }
+	outcomes := map[string]error{
+		"ok":     nil,
+		"down":   errors.New("store down"),
+		"poison": Poison("quantity %d is not positive", 0),
+	}
+	var mu sync.Mutex
+	var processed []string
+	h := BulkHandler(quiet(), func(_ context.Context, e events.Envelope) error {
+		mu.Lock()
+		defer mu.Unlock()
+		processed = append(processed, e.ID)
+		return outcomes[e.ID]
+	})
+
+	t.Run("each entry answered on its own", func(t *testing.T) {
+		got := daprfake.DeliverBulk(t, h, "/events/x", event("ok"), event("down"), event("poison"), `{"id":`, `{"id":"x"}`)
+		assert.Equal(t, []string{events.StatusSuccess, events.StatusRetry, events.StatusDrop, events.StatusDrop, events.StatusDrop}, got)
+		assert.ElementsMatch(t, []string{"ok", "down", "poison"}, processed, "only CloudEvents reach process")
+	})
+
+	t.Run("a batch larger than the workers", func(t *testing.T) {
+		bodies := make([]string, 3*bulkWorkers)
+		for i := range bodies {
+			bodies[i] = event("ok")
+		}
+		for _, status := range daprfake.DeliverBulk(t, h, "/events/x", bodies...) {
+			assert.Equal(t, events.StatusSuccess, status)
+		}
+	})
+
+	t.Run("an empty batch", func(t *testing.T) {
+		assert.Empty(t, daprfake.DeliverBulk(t, h, "/events/x"))
+	})
+
+	for name, body := range map[string]string{
+		"not a batch":    `[1,2]`,
+		"not JSON":       `{"entries":`,
+		"over the limit": `{"entries":[{"entryId":"a","event":"` + strings.Repeat("a", MaxBulkBytes) + `"}]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/events/x", strings.NewReader(body)))
+			assert.Equal(t, http.StatusBadRequest, rec.Code, "the sidecar retries the batch")
+			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+		})
+	}
+}
+
 func TestAck(t *testing.T) {
 	for _, body := range []string{`{"id":"a","type":"other"}`, `not json`} {
 		assert.Equal(t, events.StatusSuccess, deliver(t, Ack(quiet()), body))
@@ -112,9 +163,10 @@ func TestDeadLetters(t *testing.T) {
 func TestSubscriptions(t *testing.T) {
 	placed := []events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}
 	cancelled := []events.Rule{events.TypeRule(events.OrderCancelled, "/events/order-cancelled")}
+	bulk := &events.BulkSubscribe{Enabled: true, MaxMessagesCount: 10, MaxAwaitDurationMs: 5}
 	subs := Subscriptions("inventory", "/events/deadletter",
 		OrderTopic(events.OrderPlaced, "/events/order-placed", "/events/other"),
-		Topic{Name: events.TopicOrderCancelled, Rules: cancelled, Other: "/events/other"})
+		Topic{Name: events.TopicOrderCancelled, Rules: cancelled, Other: "/events/other", Bulk: bulk})
 	assert.Equal(t, []events.Subscription{
 		{
 			PubSubName:      events.PubSub,
@@ -127,6 +179,7 @@ func TestSubscriptions(t *testing.T) {
 			Topic:           events.TopicOrderCancelled,
 			Routes:          events.Routes{Rules: cancelled, Default: "/events/other"},
 			DeadLetterTopic: "inventory-deadletter",
+			BulkSubscribe:   bulk,
 		},
 		{
 			PubSubName: events.PubSub,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -28,21 +29,29 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pu
 	r.HandleFunc("/", handleListNotifications(log, f)).Methods(http.MethodGet)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
-	r.HandleFunc(pathOrderConfirmed, pubsub.Handler(log, onOrderEvent(f, events.OrderConfirmed))).Methods(http.MethodPost)
-	r.HandleFunc(pathOrderCancelled, pubsub.Handler(log, onOrderEvent(f, events.OrderCancelled))).Methods(http.MethodPost)
-	r.HandleFunc(pathOtherEvent, pubsub.Ack(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderConfirmed, pubsub.BulkHandler(log, onOrderEvent(f, events.OrderConfirmed))).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, onOrderEvent(f, events.OrderCancelled))).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, ignore)).Methods(http.MethodPost)
 	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
+
+// bulk is how the sidecar batches the order events it delivers: what arrived
+// within a tenth of a second, up to a hundred.
+var bulk = events.BulkSubscribe{Enabled: true, MaxMessagesCount: 100, MaxAwaitDurationMs: 100}
+
+// ignore acknowledges an event of a type notifications does not follow.
+func ignore(context.Context, events.Envelope) error { return nil }
 
 // handleSubscribe answers the sidecar's GET /dapr/subscribe: confirmed and
 // cancelled orders, each on its own topic, go to their own paths, an event of any
 // other type on those topics is acknowledged, and what cannot be processed ends
 // on the notifications dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
-	subs := pubsub.Subscriptions(appID, pathDeadLetter,
-		pubsub.OrderTopic(events.OrderConfirmed, pathOrderConfirmed, pathOtherEvent),
-		pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent))
+	confirmed := pubsub.OrderTopic(events.OrderConfirmed, pathOrderConfirmed, pathOtherEvent)
+	cancelled := pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent)
+	confirmed.Bulk, cancelled.Bulk = &bulk, &bulk
+	subs := pubsub.Subscriptions(appID, pathDeadLetter, confirmed, cancelled)
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}
