@@ -144,3 +144,10 @@ func DeliverBulk(t testing.TB, h http.Handler, path string, bodies ...string) []
 	}
 	return statuses
 }
+
+// DeliverInBatch delivers body alone in a batch, as DeliverBulk does, and
+// returns its status.
+func DeliverInBatch(t testing.TB, h http.Handler, path, body string) string {
+	t.Helper()
+	return DeliverBulk(t, h, path, body)[0]
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/dapr/go-sdk/client"
 
@@ -89,6 +90,17 @@ func Handler(log *slog.Logger, process func(ctx context.Context, e events.Envelo
 // MaxBulkBytes is the largest batch of delivered events a bulk handler reads.
 const MaxBulkBytes = 16 << 20
 
+// SagaWait is how long the sidecars gather the saga's events before they hand
+// them to a consumer: each of the saga's steps may wait up to this long.
+const SagaWait = 20 * time.Millisecond
+
+// Bulk asks the sidecar to deliver a topic's events in batches, to handlers made
+// by BulkHandler: up to a hundred events in one request, or what arrived within
+// wait.
+func Bulk(wait time.Duration) *events.BulkSubscribe {
+	return &events.BulkSubscribe{Enabled: true, MaxMessagesCount: 100, MaxAwaitDurationMs: int(wait / time.Millisecond)}
+}
+
 // bulkWorkers bounds how many events of one batch are processed at once.
 const bulkWorkers = 16
 
@@ -132,7 +144,7 @@ func BulkHandler(log *slog.Logger, process func(ctx context.Context, e events.En
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				env, err := events.DecodeEnvelope(entry.Event)
+				env, err := decodeEntry(entry.Event)
 				if err == nil {
 					err = process(r.Context(), env)
 				}
@@ -143,6 +155,15 @@ func BulkHandler(log *slog.Logger, process func(ctx context.Context, e events.En
 		wg.Wait()
 		httpx.WriteJSON(w, http.StatusOK, map[string][]BulkStatus{"statuses": statuses})
 	}
+}
+
+// decodeEntry decodes the CloudEvent of one entry of a batch, holding it to the
+// limit of an event delivered alone.
+func decodeEntry(event []byte) (events.Envelope, error) {
+	if len(event) > MaxEventBytes {
+		return events.Envelope{}, Poison("event is over the limit of %d bytes", MaxEventBytes)
+	}
+	return events.DecodeEnvelope(event)
 }
 
 // logOutcome logs what became of one delivered event.
@@ -158,16 +179,10 @@ func logOutcome(ctx context.Context, log *slog.Logger, env events.Envelope, stat
 	}
 }
 
-// Ack is the handler of a subscription's default route: it acknowledges an event of
-// a type the service does not consume, so that the event is neither retried nor
-// dead-lettered.
-func Ack(log *slog.Logger) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		env, err := read(w, r)
-		log.DebugContext(r.Context(), "event ignored", "eventId", env.ID, "type", env.Type, "topic", env.Topic, "err", err)
-		events.Respond(w, nil)
-	}
-}
+// Ignore is the process of a subscription's default route: it acknowledges an
+// event of a type the service does not consume, so that the event is neither
+// retried nor dead-lettered.
+func Ignore(context.Context, events.Envelope) error { return nil }
 
 // DeadLetter is what GET /deadletters shows of one dead event.
 type DeadLetter struct {

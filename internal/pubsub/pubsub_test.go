@@ -102,8 +102,9 @@ func TestBulkHandler(t *testing.T) {
 	})
 
 	t.Run("each entry answered on its own", func(t *testing.T) {
-		got := daprfake.DeliverBulk(t, h, "/events/x", event("ok"), event("down"), event("poison"), `{"id":`, `{"id":"x"}`)
-		assert.Equal(t, []string{events.StatusSuccess, events.StatusRetry, events.StatusDrop, events.StatusDrop, events.StatusDrop}, got)
+		oversized := `{"id":"big","type":"t","data":"` + strings.Repeat("a", MaxEventBytes) + `"}`
+		got := daprfake.DeliverBulk(t, h, "/events/x", event("ok"), event("down"), event("poison"), `{"id":`, `{"id":"x"}`, oversized)
+		assert.Equal(t, []string{events.StatusSuccess, events.StatusRetry, events.StatusDrop, events.StatusDrop, events.StatusDrop, events.StatusDrop}, got)
 		assert.ElementsMatch(t, []string{"ok", "down", "poison"}, processed, "only CloudEvents reach process")
 	})
 
@@ -115,6 +116,11 @@ func TestBulkHandler(t *testing.T) {
 		for _, status := range daprfake.DeliverBulk(t, h, "/events/x", bodies...) {
 			assert.Equal(t, events.StatusSuccess, status)
 		}
+	})
+
+	t.Run("Ignore acknowledges an event of another type", func(t *testing.T) {
+		got := daprfake.DeliverBulk(t, BulkHandler(quiet(), Ignore), "/events/other", event("other"), `not json`)
+		assert.Equal(t, []string{events.StatusSuccess, events.StatusDrop}, got, "what is not a CloudEvent is still poison")
 	})
 
 	t.Run("an empty batch", func(t *testing.T) {
@@ -132,12 +138,6 @@ func TestBulkHandler(t *testing.T) {
 			assert.Equal(t, http.StatusBadRequest, rec.Code, "the sidecar retries the batch")
 			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
 		})
-	}
-}
-
-func TestAck(t *testing.T) {
-	for _, body := range []string{`{"id":"a","type":"other"}`, `not json`} {
-		assert.Equal(t, events.StatusSuccess, deliver(t, Ack(quiet()), body))
 	}
 }
 
@@ -163,7 +163,8 @@ func TestDeadLetters(t *testing.T) {
 func TestSubscriptions(t *testing.T) {
 	placed := []events.Rule{events.TypeRule(events.OrderPlaced, "/events/order-placed")}
 	cancelled := []events.Rule{events.TypeRule(events.OrderCancelled, "/events/order-cancelled")}
-	bulk := &events.BulkSubscribe{Enabled: true, MaxMessagesCount: 10, MaxAwaitDurationMs: 5}
+	bulk := Bulk(SagaWait)
+	assert.Equal(t, &events.BulkSubscribe{Enabled: true, MaxMessagesCount: 100, MaxAwaitDurationMs: 20}, bulk)
 	subs := Subscriptions("inventory", "/events/deadletter",
 		OrderTopic(events.OrderPlaced, "/events/order-placed", "/events/other"),
 		Topic{Name: events.TopicOrderCancelled, Rules: cancelled, Other: "/events/other", Bulk: bulk})

@@ -158,7 +158,7 @@ func TestOrderPlaced(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(fake)
 			}
-			got := daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", tt.data))
+			got := daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", tt.data))
 			assert.Equal(t, tt.status, got)
 			fake.Hook = nil
 			assert.Equal(t, tt.want, published(t, fake))
@@ -228,9 +228,9 @@ func TestOrderPlacedRedelivered(t *testing.T) {
 			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
 			fake.Hook = tt.fail
 			body := cloudEvent(t, events.OrderPlaced, "o1", tt.order)
-			assert.Equal(t, tt.first, daprfake.Deliver(t, srv, pathOrderPlaced, body))
+			assert.Equal(t, tt.first, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, body))
 			fake.Hook = nil
-			assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, body))
+			assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, body))
 			assert.Equal(t, tt.want, published(t, fake))
 			assert.Equal(t, tt.stock, available(t, fake, "apple")["apple"])
 		})
@@ -244,7 +244,7 @@ func TestMarkedLineIsNotTakenTwice(t *testing.T) {
 	fake.Put(testStore, stockKey("apple"), stockRecord{ProductID: "apple", Available: 3, Applied: map[string]int64{"reserve/o1": -2}})
 	fake.Put(testStore, stockKey("tea"), stockRecord{ProductID: "tea", Available: 1})
 	body := cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 2), ln("tea", 1)))
-	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, body))
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, body))
 	assert.Equal(t, map[string]int64{"apple": 3, "tea": 0}, available(t, fake, "apple", "tea"))
 }
 
@@ -290,17 +290,17 @@ func TestOrderCancelled(t *testing.T) {
 			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
 			var before []outcome
 			if tt.placed != nil {
-				require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", *tt.placed)))
+				require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", *tt.placed)))
 				before = published(t, fake)
 			}
 			if tt.setup != nil {
 				tt.setup(fake)
 			}
 			body := cloudEvent(t, events.OrderCancelled, "o1", tt.data)
-			assert.Equal(t, tt.status, daprfake.Deliver(t, srv, pathOrderCancelled, body))
+			assert.Equal(t, tt.status, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, body))
 			fake.Hook = nil
 			for i := 0; i < tt.replays; i++ {
-				assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderCancelled, body))
+				assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, body))
 			}
 			after := published(t, fake)[len(before):]
 			if len(tt.want) == 0 {
@@ -319,12 +319,12 @@ func ptr[T any](v T) *T { return &v }
 func TestReleaseAfterPublishFailureHappensOnce(t *testing.T) {
 	srv, fake := setup(t, map[string]int64{"apple": 5})
 	o := order("o1", ln("apple", 2))
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
 	daprfake.FailOn("PublishEvent")(fake)
 	body := cloudEvent(t, events.OrderCancelled, "o1", o)
-	require.Equal(t, events.StatusRetry, daprfake.Deliver(t, srv, pathOrderCancelled, body))
+	require.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, body))
 	fake.Hook = nil
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderCancelled, body))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, body))
 	assert.Equal(t, int64(5), available(t, fake, "apple")["apple"])
 	assert.Equal(t, []outcome{reserved("o1", 200), released("o1", 200, "")}, published(t, fake))
 }
@@ -332,8 +332,8 @@ func TestReleaseAfterPublishFailureHappensOnce(t *testing.T) {
 func TestLatePlacementOfACancelledOrder(t *testing.T) {
 	srv, fake := setup(t, map[string]int64{"apple": 5})
 	o := order("o1", ln("apple", 2))
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", o)))
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", o)))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o)))
 	assert.Equal(t, int64(5), available(t, fake, "apple")["apple"], "a cancelled order reserves nothing")
 	assert.Empty(t, published(t, fake))
 }
@@ -361,7 +361,7 @@ func TestLastUnits(t *testing.T) {
 					orderID := fmt.Sprintf("o%d", i)
 					body := cloudEvent(t, events.OrderPlaced, orderID, order(orderID, ln("apple", 1), ln("tea", 1)))
 					for attempt := 0; attempt < 20; attempt++ {
-						if daprfake.Deliver(t, srvs[(i+attempt)%instances], pathOrderPlaced, body) == events.StatusSuccess {
+						if daprfake.DeliverInBatch(t, srvs[(i+attempt)%instances], pathOrderPlaced, body) == events.StatusSuccess {
 							return
 						}
 					}
@@ -385,7 +385,7 @@ func TestLastUnits(t *testing.T) {
 // next change of each stock, here the next order's.
 func TestMarksGoWithTheNextReservation(t *testing.T) {
 	srv, fake := setup(t, map[string]int64{"apple": 10, "tea": 10})
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced,
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced,
 		cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 1), ln("tea", 1)))))
 	assert.Equal(t, map[string]int64{"reserve/o1": -1}, stockOf(t, fake, "apple").Applied)
 
@@ -394,7 +394,7 @@ func TestMarksGoWithTheNextReservation(t *testing.T) {
 		calls[method]++
 		return nil
 	}
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOrderPlaced,
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced,
 		cloudEvent(t, events.OrderPlaced, "o2", order("o2", ln("apple", 2)))))
 	// One bulk read of the reservation and the stock (the fake counts its two
 	// keys), the stock's compare-and-swap, the record, the publish.
@@ -411,13 +411,15 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.JSONEq(t, `[
 		{"pubsubname":"pubsub","topic":"order-placed","deadLetterTopic":"inventory-deadletter","routes":{
 			"rules":[{"match":"event.type == \"daprshop.order.placed.v1\"","path":"/events/order-placed"}],
-			"default":"/events/other"}},
+			"default":"/events/other"},
+			"bulkSubscribe":{"enabled":true,"maxMessagesCount":100,"maxAwaitDurationMs":20}},
 		{"pubsubname":"pubsub","topic":"order-cancelled","deadLetterTopic":"inventory-deadletter","routes":{
 			"rules":[{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
-			"default":"/events/other"}},
+			"default":"/events/other"},
+			"bulkSubscribe":{"enabled":true,"maxMessagesCount":100,"maxAwaitDurationMs":20}},
 		{"pubsubname":"pubsub","topic":"inventory-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
-	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderPlaced, "o9", order("o9"))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
 	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"order-placed"}]}`, rec.Body.String())
@@ -433,11 +435,11 @@ func TestAnotherInstanceTakesTheStockFirst(t *testing.T) {
 	require.Equal(t, 200, do(t, other, "PUT", "/stock/apple", jsonCT, `{"available":1}`).Code)
 	store := &daprfake.Interloper{Client: fake, Key: stockKey("apple"), Before: func() {
 		assert.Equal(t, events.StatusSuccess,
-			daprfake.Deliver(t, other, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o2", order("o2", ln("apple", 1)))))
+			daprfake.DeliverInBatch(t, other, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o2", order("o2", ln("apple", 1)))))
 	}}
 	this := newServer(quiet(), "a", "inventory", testLedger(store))
 
-	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, this, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 1)))))
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, this, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", order("o1", ln("apple", 1)))))
 	assert.Equal(t, []outcome{reserved("o2", 100), rejected("o1", 100, events.ReasonOutOfStock)}, published(t, fake))
 	assert.Equal(t, int64(0), available(t, fake, "apple")["apple"])
 }

@@ -26,9 +26,9 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead 
 	r.HandleFunc("/stock/{productID}", led.stock.HandlePut(log)).Methods(http.MethodPut)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
-	r.HandleFunc(pathOrderPlaced, pubsub.Handler(log, onOrderPlaced(led))).Methods(http.MethodPost)
-	r.HandleFunc(pathOrderCancelled, pubsub.Handler(log, onOrderCancelled(led))).Methods(http.MethodPost)
-	r.HandleFunc(pathOtherEvent, pubsub.Ack(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderPlaced, pubsub.BulkHandler(log, onOrderPlaced(led))).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, onOrderCancelled(led))).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
 	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
@@ -38,9 +38,10 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead 
 // type on those topics is acknowledged, and what cannot be processed ends on the
 // inventory's dead-letter topic.
 func handleSubscribe(appID string) http.HandlerFunc {
-	subs := pubsub.Subscriptions(appID, pathDeadLetter,
-		pubsub.OrderTopic(events.OrderPlaced, pathOrderPlaced, pathOtherEvent),
-		pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent))
+	placed := pubsub.OrderTopic(events.OrderPlaced, pathOrderPlaced, pathOtherEvent)
+	cancelled := pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent)
+	placed.Bulk, cancelled.Bulk = pubsub.Bulk(pubsub.SagaWait), pubsub.Bulk(pubsub.SagaWait)
+	subs := pubsub.Subscriptions(appID, pathDeadLetter, placed, cancelled)
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
 	}

@@ -63,13 +63,6 @@ func cancelled(orderID, customerID, reason string) events.Order {
 	return o
 }
 
-// deliver delivers one event to a route of the bulk subscriptions, as a batch
-// of one, and returns its status.
-func deliver(t *testing.T, h http.Handler, path, body string) string {
-	t.Helper()
-	return daprfake.DeliverBulk(t, h, path, body)[0]
-}
-
 func feedOf(t *testing.T, srv http.Handler, customerID string) feed {
 	t.Helper()
 	rec := do(t, srv, "GET", "/?customerId="+customerID)
@@ -131,7 +124,7 @@ func TestOrderEvents(t *testing.T) {
 			if tt.typ != "" {
 				body = cloudEvent(t, tt.typ, "o1", tt.data)
 			}
-			assert.Equal(t, tt.status, deliver(t, srv, tt.path, body))
+			assert.Equal(t, tt.status, daprfake.DeliverInBatch(t, srv, tt.path, body))
 			fake.Hook = nil
 			want := tt.want
 			if want == nil {
@@ -158,7 +151,7 @@ func TestDuplicatesAreDropped(t *testing.T) {
 			orderID := fmt.Sprintf("o%d", i%5)
 			body := cloudEvent(t, events.OrderConfirmed, orderID, confirmed(orderID, "c1"))
 			for attempt := 0; attempt < 10; attempt++ {
-				if deliver(t, srvs[(i+attempt)%2], pathOrderConfirmed, body) == events.StatusSuccess {
+				if daprfake.DeliverInBatch(t, srvs[(i+attempt)%2], pathOrderConfirmed, body) == events.StatusSuccess {
 					return
 				}
 			}
@@ -166,7 +159,7 @@ func TestDuplicatesAreDropped(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	require.Equal(t, events.StatusSuccess, deliver(t, srvs[0], pathOrderCancelled,
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srvs[0], pathOrderCancelled,
 		cloudEvent(t, events.OrderCancelled, "o1", cancelled("o1", "c1", events.ReasonProcessing))))
 
 	fd := feedOf(t, srvs[0], "c1")
@@ -233,7 +226,7 @@ func TestListNotifications(t *testing.T) {
 
 func TestFeedJSON(t *testing.T) {
 	srv, _ := setup()
-	require.Equal(t, events.StatusSuccess, deliver(t, srv, pathOrderConfirmed, cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderConfirmed, cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))))
 	assert.JSONEq(t, `{"customerId":"c1","notifications":[{"id":"o1/daprshop.order.confirmed.v1","orderId":"o1",
 		"type":"daprshop.order.confirmed.v1","status":"confirmed","reason":"",
 		"message":"Your order o1 is confirmed; 1.50 EUR was charged.","at":"2026-11-26T12:00:00Z"}]}`,
@@ -255,7 +248,7 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 			"bulkSubscribe":{"enabled":true,"maxMessagesCount":100,"maxAwaitDurationMs":100}},
 		{"pubsubname":"pubsub","topic":"notifications-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
-	assert.Equal(t, events.StatusSuccess, deliver(t, srv, pathOtherEvent, cloudEvent(t, events.OrderPlaced, "o1", confirmed("o1", "c1"))))
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOtherEvent, cloudEvent(t, events.OrderPlaced, "o1", confirmed("o1", "c1"))))
 	assert.Empty(t, feedOf(t, srv, "c1").Notifications, "an ignored event notifies nobody")
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderConfirmed, "o9", confirmed("o9", "c1"))))
 	rec = do(t, srv, "GET", "/deadletters")

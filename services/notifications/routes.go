@@ -1,9 +1,9 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -31,17 +31,14 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pu
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
 	r.HandleFunc(pathOrderConfirmed, pubsub.BulkHandler(log, onOrderEvent(f, events.OrderConfirmed))).Methods(http.MethodPost)
 	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, onOrderEvent(f, events.OrderCancelled))).Methods(http.MethodPost)
-	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, ignore)).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
 	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
 
-// bulk is how the sidecar batches the order events it delivers: what arrived
-// within a tenth of a second, up to a hundred.
-var bulk = events.BulkSubscribe{Enabled: true, MaxMessagesCount: 100, MaxAwaitDurationMs: 100}
-
-// ignore acknowledges an event of a type notifications does not follow.
-func ignore(context.Context, events.Envelope) error { return nil }
+// feedWait is how long the sidecar gathers the order events for notifications,
+// which nothing waits for.
+const feedWait = 100 * time.Millisecond
 
 // handleSubscribe answers the sidecar's GET /dapr/subscribe: confirmed and
 // cancelled orders, each on its own topic, go to their own paths, an event of any
@@ -50,7 +47,7 @@ func ignore(context.Context, events.Envelope) error { return nil }
 func handleSubscribe(appID string) http.HandlerFunc {
 	confirmed := pubsub.OrderTopic(events.OrderConfirmed, pathOrderConfirmed, pathOtherEvent)
 	cancelled := pubsub.OrderTopic(events.OrderCancelled, pathOrderCancelled, pathOtherEvent)
-	confirmed.Bulk, cancelled.Bulk = &bulk, &bulk
+	confirmed.Bulk, cancelled.Bulk = pubsub.Bulk(feedWait), pubsub.Bulk(feedWait)
 	subs := pubsub.Subscriptions(appID, pathDeadLetter, confirmed, cancelled)
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/pubsub"
 )
 
 // Paths the sidecar delivers events to.
@@ -35,6 +36,6 @@ func addRoutes(r *mux.Router, log *slog.Logger, cfg config, svc *orders, dead *d
 	r.HandleFunc(pathStockRejected, handleOutcome(log, svc, events.StockRejected)).Methods(http.MethodPost)
 	r.HandleFunc(pathPaymentSucceeded, handleOutcome(log, svc, events.PaymentSucceeded)).Methods(http.MethodPost)
 	r.HandleFunc(pathPaymentFailed, handleOutcome(log, svc, events.PaymentFailed)).Methods(http.MethodPost)
-	r.HandleFunc(pathOtherEvent, handleOtherEvent(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
 	r.HandleFunc(pathDeadLetter, handleDeadLetter(log, svc, dead)).Methods(http.MethodPost)
 }

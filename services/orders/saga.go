@@ -18,10 +18,10 @@ import (
 // maxEventBytes is the largest event body a subscriber reads.
 const maxEventBytes = 1 << 20
 
-// subscriptions are the topics and routes the sidecar delivers to this app: the
-// outcomes of the inventory and of payments, each type to its own path, any other
-// type of those topics acknowledged, and what cannot be processed to orders'
-// dead-letter topic.
+// subscriptions are the topics and routes the sidecar delivers to this app, in
+// batches: the outcomes of the inventory and of payments, each type to its own
+// path, any other type of those topics acknowledged, and what cannot be
+// processed to orders' dead-letter topic.
 func subscriptions(appID string) []events.Subscription {
 	return pubsub.Subscriptions(appID, pathDeadLetter,
 		pubsub.Topic{
@@ -31,6 +31,7 @@ func subscriptions(appID string) []events.Subscription {
 				events.TypeRule(events.StockRejected, pathStockRejected),
 			},
 			Other: pathOtherEvent,
+			Bulk:  pubsub.Bulk(pubsub.SagaWait),
 		},
 		pubsub.Topic{
 			Name: events.TopicPayments,
@@ -39,6 +40,7 @@ func subscriptions(appID string) []events.Subscription {
 				events.TypeRule(events.PaymentFailed, pathPaymentFailed),
 			},
 			Other: pathOtherEvent,
+			Bulk:  pubsub.Bulk(pubsub.SagaWait),
 		})
 }
 
@@ -51,34 +53,13 @@ func handleSubscribe(appID string) http.HandlerFunc {
 }
 
 // handleOutcome follows one kind of saga outcome, the event type typ, for the
-// order the event names. It always answers 200 with the delivery status: SUCCESS
-// when the order moved on or the event changed nothing (a duplicate or a late
-// event), DROP for an event that can never be processed, RETRY otherwise.
+// orders the events of a batch name. Each event's status is SUCCESS when its
+// order moved on or the event changed nothing (a duplicate or a late event),
+// DROP for an event that can never be processed, RETRY otherwise.
 func handleOutcome(log *slog.Logger, svc *orders, typ string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		env, err := readEvent(w, r)
-		if err == nil {
-			err = svc.follow(r.Context(), env, typ)
-		}
-		switch status := events.Respond(w, err); status {
-		case events.StatusDrop:
-			log.WarnContext(r.Context(), "dropping an event that can never be processed",
-				"eventId", env.ID, "type", env.Type, "route", typ, "err", err)
-		case events.StatusRetry:
-			log.WarnContext(r.Context(), "event failed; the sidecar will deliver it again",
-				"eventId", env.ID, "type", env.Type, "err", err)
-		}
-	}
-}
-
-// handleOtherEvent acknowledges the events of subscribed topics that orders does
-// not follow, such as the inventory's StockReleased.
-func handleOtherEvent(log *slog.Logger) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		env, err := readEvent(w, r)
-		log.DebugContext(r.Context(), "ignoring event", "eventId", env.ID, "type", env.Type, "err", err)
-		events.Respond(w, nil)
-	}
+	return pubsub.BulkHandler(log, func(ctx context.Context, env events.Envelope) error {
+		return svc.follow(ctx, env, typ)
+	})
 }
 
 // readEvent reads the CloudEvent the sidecar delivered.

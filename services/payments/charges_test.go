@@ -110,7 +110,7 @@ func TestStockReserved(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(fake)
 			}
-			assert.Equal(t, tt.status, daprfake.Deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", tt.data)))
+			assert.Equal(t, tt.status, daprfake.DeliverInBatch(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", tt.data)))
 			fake.Hook = nil
 			assert.Equal(t, tt.want, published(t, fake))
 			assert.Equal(t, tt.balance, balanceOf(t, fake, "c1"))
@@ -127,14 +127,14 @@ func TestStockReserved(t *testing.T) {
 // takes the previous charge's mark with it, the record and the publish.
 func TestChargeCalls(t *testing.T) {
 	srv, fake := setup(t, map[string]int64{"c1": 1000})
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 300))))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 300))))
 
 	calls := map[string]int{}
 	fake.Hook = func(method, _ string) error {
 		calls[method]++
 		return nil
 	}
-	require.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 200))))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 200))))
 	assert.Equal(t, map[string]int{"GetBulkState": 2, "SaveState": 2, "PublishEvent": 1}, calls, "the fake counts each key of a bulk read")
 	fake.Hook = nil
 	data, ok := fake.Value(testStore, accountKey("c1"))
@@ -179,9 +179,9 @@ func TestStockReservedRedelivered(t *testing.T) {
 			srv, fake := setup(t, map[string]int64{"c1": 1000})
 			fake.Hook = tt.fail
 			body := cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", tt.total))
-			assert.Equal(t, tt.first, daprfake.Deliver(t, srv, pathStockReserved, body))
+			assert.Equal(t, tt.first, daprfake.DeliverInBatch(t, srv, pathStockReserved, body))
 			fake.Hook = nil
-			assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathStockReserved, body))
+			assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, body))
 			assert.Equal(t, tt.want, published(t, fake))
 			assert.Equal(t, tt.balance, balanceOf(t, fake, "c1"))
 		})
@@ -209,7 +209,7 @@ func TestConcurrentCharges(t *testing.T) {
 					orderID := fmt.Sprintf("o%d", i)
 					body := cloudEvent(t, events.StockReserved, orderID, stock(orderID, "c1", 100))
 					for attempt := 0; attempt < 20; attempt++ {
-						if daprfake.Deliver(t, srvs[(i+attempt)%instances], pathStockReserved, body) == events.StatusSuccess {
+						if daprfake.DeliverInBatch(t, srvs[(i+attempt)%instances], pathStockReserved, body) == events.StatusSuccess {
 							return
 						}
 					}
@@ -235,10 +235,10 @@ func TestAnotherInstanceChargesFirst(t *testing.T) {
 	other := newServer(quiet(), "b", "payments", testBank(fake))
 	require.Equal(t, 200, do(t, other, "PUT", "/accounts/c1", jsonCT, `{"balanceCents":100}`).Code)
 	store := &daprfake.Interloper{Client: fake, Key: accountKey("c1"), Before: func() {
-		assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, other, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 100))))
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, other, pathStockReserved, cloudEvent(t, events.StockReserved, "o2", stock("o2", "c1", 100))))
 	}}
 	this := newServer(quiet(), "a", "payments", testBank(store))
-	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, this, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 100))))
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, this, pathStockReserved, cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 100))))
 	assert.Equal(t, []outcome{succeeded("o2", "c1", 100), failed("o1", "c1", 100)}, published(t, fake))
 	assert.Equal(t, int64(0), balanceOf(t, fake, "c1"))
 }
@@ -250,10 +250,11 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.JSONEq(t, `[
 		{"pubsubname":"pubsub","topic":"inventory","deadLetterTopic":"payments-deadletter","routes":{
 			"rules":[{"match":"event.type == \"daprshop.stock.reserved.v1\"","path":"/events/stock-reserved"}],
-			"default":"/events/other"}},
+			"default":"/events/other"},
+			"bulkSubscribe":{"enabled":true,"maxMessagesCount":100,"maxAwaitDurationMs":20}},
 		{"pubsubname":"pubsub","topic":"payments-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
-	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.StockReserved, "o9", stock("o9", "c1", 1))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
 	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory"}]}`, rec.Body.String())

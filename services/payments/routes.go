@@ -26,8 +26,8 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, b *bank, dead *pub
 	r.HandleFunc("/accounts/{customerID}", b.accounts.HandlePut(log)).Methods(http.MethodPut)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
-	r.HandleFunc(pathStockReserved, pubsub.Handler(log, onStockReserved(b))).Methods(http.MethodPost)
-	r.HandleFunc(pathOtherEvent, pubsub.Ack(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathStockReserved, pubsub.BulkHandler(log, onStockReserved(b))).Methods(http.MethodPost)
+	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
 	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
@@ -40,6 +40,7 @@ func handleSubscribe(appID string) http.HandlerFunc {
 		Name:  events.TopicInventory,
 		Rules: []events.Rule{events.TypeRule(events.StockReserved, pathStockReserved)},
 		Other: pathOtherEvent,
+		Bulk:  pubsub.Bulk(pubsub.SagaWait),
 	})
 	return func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, subs)
