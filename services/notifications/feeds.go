@@ -18,6 +18,20 @@ import (
 
 func feedKey(customerID string) string { return "feed-" + customerID }
 
+// markKey is the key that records that the notification id was added to a
+// feed, whether or not the feed still holds it.
+func markKey(id string) string { return "notified-" + id }
+
+// feedLength is how many notifications a feed keeps, the latest; the orders
+// themselves stay listed in full by orders.
+const feedLength = 20
+
+// mark records that a notification was added to the feed of CustomerID.
+type mark struct {
+	CustomerID string    `json:"customerId"`
+	At         time.Time `json:"at"`
+}
+
 // notification is one entry of a customer's feed.
 type notification struct {
 	// ID is events.EventID(orderID, type): the same event delivered twice makes
@@ -38,9 +52,11 @@ type feed struct {
 	Notifications []notification `json:"notifications"`
 }
 
-// feeds keeps the customers' feeds in the state store. A feed is one key, so
-// adding a notification and checking it is not there yet is one compare-and-swap:
-// no transaction is needed.
+// feeds keeps the customers' feeds in the state store. A feed is one key,
+// holding the latest feedLength notifications, so that adding one costs the
+// same however long the customer has been ordering. Each notification added
+// leaves a mark under its id, which is how a duplicate is told from a new one
+// after its notification has left the feed.
 type feeds struct {
 	dapr  sidecar
 	store string
@@ -51,12 +67,22 @@ type feeds struct {
 	now   func() time.Time
 }
 
-// add appends n to the feed of customerID unless a notification with its id is
-// there already.
+// add appends n to the feed of customerID, dropping the oldest past
+// feedLength, unless n was added before: its mark exists, or the feed holds it
+// (the mark is written after the feed, so a failure between the two leaves the
+// notification in the feed without its mark, and the redelivery writes it).
 func (f *feeds) add(ctx context.Context, customerID string, n notification) error {
-	unlock := f.locks.Lock(feedKey(customerID))
+	key := feedKey(customerID)
+	unlock := f.locks.Lock(key)
 	defer unlock()
-	return statestore.UpdateJSON(ctx, f.dapr, f.store, feedKey(customerID), func(fd *feed, found bool) (bool, error) {
+	read, err := statestore.GetBulk(ctx, f.dapr, f.store, key, markKey(n.ID))
+	if err != nil {
+		return err
+	}
+	if len(read[markKey(n.ID)].Value) > 0 {
+		return nil
+	}
+	err = statestore.UpdateJSONFrom(ctx, f.dapr, f.store, key, read[key], func(fd *feed, found bool) (bool, error) {
 		if !found {
 			fd.CustomerID = customerID
 		}
@@ -64,8 +90,16 @@ func (f *feeds) add(ctx context.Context, customerID string, n notification) erro
 			return false, nil
 		}
 		fd.Notifications = append(fd.Notifications, n)
+		if over := len(fd.Notifications) - feedLength; over > 0 {
+			fd.Notifications = fd.Notifications[over:]
+		}
 		return true, nil
 	})
+	if err != nil {
+		return err
+	}
+	_, err = statestore.CreateJSON(ctx, f.dapr, f.store, markKey(n.ID), mark{CustomerID: customerID, At: n.At})
+	return err
 }
 
 // list returns the feed of customerID; a customer never notified has an empty one.

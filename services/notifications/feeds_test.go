@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/keylock"
+	"github.com/daprshop/daprshop/internal/statestore"
 )
 
 var _ sidecar = (*daprfake.Client)(nil)
@@ -109,7 +112,7 @@ func TestOrderEvents(t *testing.T) {
 			data: json.RawMessage(`{"orderId":"o1","customerId":"c1","vip":true}`), status: events.StatusDrop},
 		{name: "poison: not a CloudEvent", path: pathOrderConfirmed, status: events.StatusDrop},
 
-		{name: "store down: retried", setup: daprfake.FailOn("GetState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
+		{name: "store down: retried", setup: daprfake.FailOn("GetBulkState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
 			data: confirmed("o1", "c1"), status: events.StatusRetry},
 		{name: "writes down: retried", setup: daprfake.FailOn("SaveState"), path: pathOrderConfirmed, typ: events.OrderConfirmed,
 			data: confirmed("o1", "c1"), status: events.StatusRetry},
@@ -132,6 +135,48 @@ func TestOrderEvents(t *testing.T) {
 			}
 			assert.Equal(t, feed{CustomerID: "c1", Notifications: want}, feedOf(t, srv, "c1"))
 		})
+	}
+}
+
+func TestMarkWrittenAfterTheFeed(t *testing.T) {
+	srv, fake := setup()
+	fake.Hook = func(method, key string) error {
+		if method == "SaveState" && key == markKey("o1/"+events.OrderConfirmed) {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	body := cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))
+	assert.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderConfirmed, body), "no mark, so it is retried")
+	assert.Len(t, feedOf(t, srv, "c1").Notifications, 1, "the feed was written before the mark")
+
+	fake.Hook = nil
+	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderConfirmed, body))
+	assert.Len(t, feedOf(t, srv, "c1").Notifications, 1, "the redelivery finds it in the feed and only writes the mark")
+	m, found, err := statestore.GetJSON[mark](context.Background(), fake, testStore, markKey("o1/"+events.OrderConfirmed))
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, mark{CustomerID: "c1", At: at}, m)
+}
+
+// TestFeedKeepsTheLatest orders more than a feed holds: the feed keeps the
+// latest, oldest first, and a duplicate of a notification that has left it is
+// still recognised by its mark.
+func TestFeedKeepsTheLatest(t *testing.T) {
+	srv, _ := setup()
+	body := func(i int) string {
+		id := fmt.Sprintf("o%d", i)
+		return cloudEvent(t, events.OrderConfirmed, id, confirmed(id, "c1"))
+	}
+	for i := 0; i < feedLength+5; i++ {
+		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderConfirmed, body(i)))
+	}
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderConfirmed, body(0)), "a late duplicate")
+
+	fd := feedOf(t, srv, "c1")
+	require.Len(t, fd.Notifications, feedLength)
+	for i, n := range fd.Notifications {
+		assert.Equal(t, fmt.Sprintf("o%d", i+5), n.OrderID)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 // signatures are the go-sdk's own, so the real client satisfies it and the tests
 // use a fake.
 type sidecar interface {
+	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error)
 	GetState(ctx context.Context, storeName, key string, meta map[string]string) (*client.StateItem, error)
 	SaveStateWithETag(ctx context.Context, storeName, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error
 }
