@@ -118,7 +118,11 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	unsettled := b.ledger.drain(ctx, es, b.cfg.drainTimeout)
 	drained := time.Now()
 
-	st := orderStep{Name: name, Rate: rate, Seconds: loadEnd.Sub(start).Seconds(), Sent: len(es),
+	// The load lasts d, unless it was stopped: per-second figures divide by
+	// that, not by the time to the last answer, which adds that answer's
+	// latency (up to the client's timeout under overload).
+	load := min(loadEnd.Sub(start), d)
+	st := orderStep{Name: name, Rate: rate, Seconds: load.Seconds(), Sent: len(es),
 		Recovered: recovered, Unsettled: unsettled, DrainSeconds: drained.Sub(loadEnd).Seconds()}
 	var placement, refusal, toConfirmed []time.Duration
 	var confirmedAt []time.Time
@@ -158,11 +162,11 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	lag := time.Duration(st.ToConfirmed.P50 * float64(time.Millisecond))
 	steady := 0
 	for _, at := range confirmedAt {
-		if !at.Before(start.Add(lag)) && at.Before(loadEnd.Add(lag)) {
+		if !at.Before(start.Add(lag)) && at.Before(start.Add(load+lag)) {
 			steady++
 		}
 	}
-	st.ConfirmedPerSec = float64(steady) / loadEnd.Sub(start).Seconds()
+	st.ConfirmedPerSec = float64(steady) / load.Seconds()
 	if meter != nil {
 		st.Cost = meter.stop(fmt.Sprintf("%s: %d orders/s for %s, and the drain", name, rate, d), st.Accepted)
 	}
