@@ -73,20 +73,6 @@ func read(w http.ResponseWriter, r *http.Request) (events.Envelope, error) {
 	return events.DecodeEnvelope(body)
 }
 
-// Handler returns the handler of one event route. It reads the delivered event,
-// hands it to process and tells the sidecar the outcome with events.Respond: a nil
-// error is SUCCESS, an events.ErrPoison is DROP (to the dead-letter topic), any
-// other error RETRY. Failures are logged here, once, with the event's id and type.
-func Handler(log *slog.Logger, process func(ctx context.Context, e events.Envelope) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		env, err := read(w, r)
-		if err == nil {
-			err = process(r.Context(), env)
-		}
-		logOutcome(r.Context(), log, env, events.Respond(w, err), err)
-	}
-}
-
 // MaxBulkBytes is the largest batch of delivered events a bulk handler reads.
 const MaxBulkBytes = 16 << 20
 

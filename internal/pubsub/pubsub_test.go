@@ -55,36 +55,6 @@ func deliver(t *testing.T, h http.Handler, body string) string {
 	return got.Status
 }
 
-func TestHandler(t *testing.T) {
-	event := `{"id":"o1/t","type":"t","topic":"orders","data":{"orderId":"o1"}}`
-	tests := []struct {
-		name    string
-		body    string
-		process error
-		want    string
-		called  bool
-	}{
-		{"processed", event, nil, events.StatusSuccess, true},
-		{"failure is retried", event, errors.New("store down"), events.StatusRetry, true},
-		{"poison is dropped", event, Poison("quantity %d is not positive", 0), events.StatusDrop, true},
-		{"not a CloudEvent", `{"id":`, nil, events.StatusDrop, false},
-		{"no type", `{"id":"x"}`, nil, events.StatusDrop, false},
-		{"over the limit", `{"id":"x","type":"t","data":"` + strings.Repeat("a", MaxEventBytes) + `"}`, nil, events.StatusDrop, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			called := false
-			h := Handler(quiet(), func(_ context.Context, e events.Envelope) error {
-				called = true
-				assert.Equal(t, "o1/t", e.ID)
-				return tt.process
-			})
-			assert.Equal(t, tt.want, deliver(t, h, tt.body))
-			assert.Equal(t, tt.called, called)
-		})
-	}
-}
-
 func TestBulkHandler(t *testing.T) {
 	event := func(id string) string { return `{"id":"` + id + `","type":"t","topic":"orders","data":{}}` }
 	outcomes := map[string]error{
