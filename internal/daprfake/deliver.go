@@ -1,7 +1,6 @@
 package daprfake
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,18 +77,26 @@ func CloudEvent(t testing.TB, topic, typ, orderID string, data any) string {
 // not understand it.
 func Deliver(t testing.TB, h http.Handler, path, body string) string {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/cloudevents+json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("POST %s answered %d, not 200: %s", path, rec.Code, rec.Body)
-	}
+	rec := post(t, h, path, "application/cloudevents+json", body)
 	var got struct{ Status string }
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatalf("POST %s answered %q, not a delivery status: %v", path, rec.Body, err)
 	}
 	return got.Status
+}
+
+// post posts body to h at path as the sidecar does, and fails the test unless
+// the app answered 200.
+func post(t testing.TB, h http.Handler, path, contentType, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("POST %s answered %d, not 200: %s", path, rec.Code, rec.Body)
+	}
+	return rec
 }
 
 // DeliverBulk posts bodies to the app's handler h at path as one batch, the way
@@ -117,13 +124,7 @@ func DeliverBulk(t testing.TB, h http.Handler, path string, bodies ...string) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(batch))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("POST %s answered %d, not 200: %s", path, rec.Code, rec.Body)
-	}
+	rec := post(t, h, path, "application/json", string(batch))
 	var got struct {
 		Statuses []struct{ EntryID, Status string }
 	}
