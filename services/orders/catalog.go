@@ -23,6 +23,9 @@ type product struct {
 	Currency   string `json:"currency"`
 }
 
+// validPrice reports whether the catalog priced p as orders can charge it.
+func (p product) validPrice() bool { return p.PriceCents >= 0 && p.Currency != "" }
+
 // priced is an order's lines with the catalog's prices.
 type priced struct {
 	lines      []events.Line
@@ -57,7 +60,7 @@ func (s *orders) price(ctx context.Context, items []item) (priced, error) {
 		if !ok {
 			return priced{}, httpx.Errorf(httpx.EUnprocessable, "unknown product %s", it.ProductID)
 		}
-		if prod.PriceCents < 0 || prod.Currency == "" {
+		if !prod.validPrice() {
 			return priced{}, fmt.Errorf("catalog priced %s at %d %q: %w", prod.ID, prod.PriceCents, prod.Currency,
 				httpx.Errorf(httpx.EBadGateway, "the catalog has no valid price for product %s", prod.ID))
 		}
@@ -155,7 +158,7 @@ func (c *prices) put(ps []product) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range ps {
-		if p.PriceCents < 0 || p.Currency == "" {
+		if !p.validPrice() {
 			continue
 		}
 		if _, ok := c.m[p.ID]; !ok && len(c.m) >= maxPrices {
