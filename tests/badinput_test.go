@@ -44,6 +44,9 @@ func TestBadInput(t *testing.T) {
 		{"order: unknown id", http.MethodGet, "/api/orders/0123456789abcdef0123456789abcdef", nil, nil, 404},
 		{"order: bad id", http.MethodGet, "/api/orders/%20bad%20id", nil, nil, 400},
 		{"orders: list without customer", http.MethodGet, "/api/orders", nil, nil, 400},
+		{"orders: list with a limit of 0", http.MethodGet, "/api/orders?customerId=" + customer + "&limit=0", nil, nil, 400},
+		{"orders: list with a limit over 100", http.MethodGet, "/api/orders?customerId=" + customer + "&limit=500", nil, nil, 400},
+		{"orders: list before no position", http.MethodGet, "/api/orders?customerId=" + customer + "&before=latest", nil, nil, 400},
 		// catalog
 		{"product: malformed JSON", http.MethodPost, "/api/catalog/products", order(`{"id":`), nil, 400},
 		{"product: negative price", http.MethodPost, "/api/catalog/products", order(`{"id":"` + uniq("p") + `","name":"x","priceCents":-1,"currency":"EUR"}`), nil, 400},

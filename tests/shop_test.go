@@ -153,15 +153,24 @@ func settled(t *testing.T, id string) order {
 	return o
 }
 
+// ordersOf lists every order of the customer, newest first, following the
+// answer's next link page by page as a client does.
 func ordersOf(t *testing.T, customerID string) []order {
 	t.Helper()
-	r := call(t, http.MethodGet, "/api/orders?customerId="+customerID, nil, nil)
-	require.Equal(t, http.StatusOK, r.status, "list orders: %s", r.body)
-	var l struct {
-		Orders []order `json:"orders"`
+	var all []order
+	path := "/api/orders?customerId=" + customerID + "&limit=25"
+	for page := 1; path != ""; page++ {
+		r := call(t, http.MethodGet, path, nil, nil)
+		require.Equal(t, http.StatusOK, r.status, "list orders, page %d (%s): %s", page, path, r.body)
+		var l struct {
+			Orders []order `json:"orders"`
+			Next   string  `json:"next"`
+		}
+		r.json(t, &l)
+		all = append(all, l.Orders...)
+		path = l.Next
 	}
-	r.json(t, &l)
-	return l.Orders
+	return all
 }
 
 type notification struct {

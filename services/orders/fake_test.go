@@ -245,6 +245,20 @@ func (f *fakeSidecar) PublishEvent(ctx context.Context, pubsubName, topic string
 	return f.pub.PublishEvent(ctx, pubsubName, topic, data, opts...)
 }
 
+// errStoreDown is what failOn answers.
+var errStoreDown = errors.New("redis: connection refused")
+
+// failOn is a fail hook that fails every call of method on a key that starts
+// with prefix.
+func failOn(method, prefix string) func(string, string) error {
+	return func(m, key string) error {
+		if m == method && strings.HasPrefix(key, prefix) {
+			return errStoreDown
+		}
+		return nil
+	}
+}
+
 // Helpers for the tests to look inside.
 
 // published returns the events published outside the outbox, in order.
@@ -315,7 +329,7 @@ func (f *fakeSidecar) version(key string) int {
 }
 
 // set writes key directly, as another writer would.
-func (f *fakeSidecar) set(t *testing.T, key string, v any) {
+func (f *fakeSidecar) set(t testing.TB, key string, v any) {
 	t.Helper()
 	b, err := json.Marshal(v)
 	require.NoError(t, err)

@@ -55,10 +55,13 @@ type config struct {
 	// placementMax placements at once.
 	placementTarget            time.Duration
 	placementMin, placementMax int64
+	// indexPage is how many order ids a page of a customer's index holds:
+	// indexPageSize, smaller in tests.
+	indexPage int
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	var c config
+	c := config{indexPage: indexPageSize}
 	var err error
 	if c.Config, err = daprapp.LoadConfig(getenv, defaults); err != nil {
 		return c, err

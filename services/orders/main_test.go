@@ -26,7 +26,7 @@ func TestLoadConfig(t *testing.T) {
 				Port: 8082, DaprGRPC: 50001, ConnectWait: time.Minute, AppID: "orders", Store: events.StoreOrders,
 			},
 			catalogAppID: "catalog", catalogTimeout: 3 * time.Second, priceTTL: time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
-			placementTarget: 50 * time.Millisecond, placementMin: 8, placementMax: 256,
+			placementTarget: 50 * time.Millisecond, placementMin: 8, placementMax: 256, indexPage: indexPageSize,
 		}, cfg)
 	})
 	t.Run("overrides", func(t *testing.T) {
@@ -42,7 +42,7 @@ func TestLoadConfig(t *testing.T) {
 				Port: 9000, DaprGRPC: 50099, ConnectWait: 3 * time.Second, AppID: "orders-b", Store: "other-store",
 			},
 			catalogAppID: "catalog-b", catalogTimeout: 2 * time.Second, priceTTL: 250 * time.Millisecond, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
-			placementTarget: 80 * time.Millisecond, placementMin: 2, placementMax: 20,
+			placementTarget: 80 * time.Millisecond, placementMin: 2, placementMax: 20, indexPage: indexPageSize,
 		}, cfg)
 	})
 	t.Run("prices not remembered", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/daprshop/daprshop/internal/events"
@@ -156,6 +157,12 @@ func validIdempotencyKey(s string) bool {
 // Keys in the orders store.
 func orderKey(orderID string) string       { return "order-" + orderID }
 func customerKey(customerID string) string { return "customer-" + customerID }
+
+// pageKey is the key of page n (from 1) of a customer's index. A customer id
+// cannot hold ':', so no customer's key is another's page.
+func pageKey(customerID string, n int) string {
+	return customerKey(customerID) + ":page-" + strconv.Itoa(n)
+}
 
 // claimKey is the key under which an Idempotency-Key is claimed. The key is
 // hashed because the client chooses it: hashing keeps the store key short and

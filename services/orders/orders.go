@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
-	"sort"
+	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -78,16 +80,30 @@ func handleGetOrder(log *slog.Logger, svc *orders) http.HandlerFunc {
 	}
 }
 
-// customerOrders is the answer to GET /orders?customerId=...
+// Paging of a customer's orders.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+)
+
+// customerOrders is the answer to GET /orders?customerId=...: a page of the
+// customer's orders, newest first, and the address of the next (older) page
+// when there is one.
 type customerOrders struct {
 	CustomerID string  `json:"customerId"`
 	Orders     []order `json:"orders"`
+	Next       string  `json:"next,omitempty"`
 }
 
-// handleListOrders answers GET /orders?customerId=..., newest order first.
+// handleListOrders answers GET /orders?customerId=...[&limit=n][&before=p]:
+// the customer's latest limit orders placed before position p of their list
+// (all of it by default), newest first. Positions count the customer's orders
+// from 0, in the order they were placed, so a page's next link stays right
+// while new orders arrive.
 func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		customerID := r.URL.Query().Get("customerId")
+		q := r.URL.Query()
+		customerID := q.Get("customerId")
 		if customerID == "" {
 			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "the customerId query parameter is required"))
 			return
@@ -96,24 +112,75 @@ func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "customerId must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_' or '-'", maxIDLen))
 			return
 		}
-		ids, _, err := svc.readIndex(r.Context(), customerID)
+		limit, err := queryInt(q, "limit", defaultListLimit, 1, maxListLimit)
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return
 		}
-		list, err := svc.readOrders(r.Context(), ids)
+		before, err := queryInt(q, "before", math.MaxInt, 1, math.MaxInt)
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return
 		}
-		sort.SliceStable(list, func(i, j int) bool {
-			if !list[i].CreatedAt.Equal(list[j].CreatedAt) {
-				return list[i].CreatedAt.After(list[j].CreatedAt)
-			}
-			return list[i].ID > list[j].ID
-		})
-		httpx.WriteJSON(w, http.StatusOK, customerOrders{CustomerID: customerID, Orders: list})
+		list, next, err := svc.listOrders(r.Context(), customerID, limit, before)
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		answer := customerOrders{CustomerID: customerID, Orders: list}
+		if next > 0 {
+			answer.Next = fmt.Sprintf("%s?customerId=%s&limit=%d&before=%d", httpx.ForwardedPrefix(r), customerID, limit, next)
+		}
+		httpx.WriteJSON(w, http.StatusOK, answer)
 	}
+}
+
+// queryInt reads the query parameter name as an integer from lo to hi, or def
+// when it is absent.
+func queryInt(q url.Values, name string, def, lo, hi int) (int, error) {
+	v, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < lo || n > hi {
+		if hi == math.MaxInt {
+			return 0, httpx.Errorf(httpx.EInvalid, "%s must be a whole number of at least %d, not %q", name, lo, v[0])
+		}
+		return 0, httpx.Errorf(httpx.EInvalid, "%s must be a whole number from %d to %d, not %q", name, lo, hi, v[0])
+	}
+	return n, nil
+}
+
+// listOrders returns the customer's latest limit orders before position
+// before of their list, newest first, and the position to list the next page
+// before (0 when no older order is left). An id whose order was never saved is
+// skipped, and an order listed twice (a placement retried after its id was
+// indexed) is shown once.
+func (s *orders) listOrders(ctx context.Context, customerID string, limit, before int) ([]order, int, error) {
+	x, err := s.readIndex(ctx, customerID)
+	if err != nil {
+		return nil, 0, err
+	}
+	to := min(before, x.len(s.cfg.indexPage))
+	from := max(to-limit, 0)
+	ids, err := s.readIndexRange(ctx, customerID, x, from, to)
+	if err != nil {
+		return nil, 0, err
+	}
+	newest := make([]string, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		if !seen[ids[i]] {
+			seen[ids[i]] = true
+			newest = append(newest, ids[i])
+		}
+	}
+	list, err := s.readOrders(ctx, newest)
+	if err != nil {
+		return nil, 0, err
+	}
+	return list, from, nil
 }
 
 // place places the order req under the Idempotency-Key key, or returns the order

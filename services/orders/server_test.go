@@ -22,7 +22,7 @@ import (
 
 // testEnv is one orders instance in front of a fake sidecar.
 type testEnv struct {
-	t     *testing.T
+	t     testing.TB
 	fake  *fakeSidecar
 	h     http.Handler
 	clock *testClock
@@ -41,6 +41,7 @@ func testConfig() config {
 		placementTarget: time.Second,
 		placementMin:    64,
 		placementMax:    256,
+		indexPage:       indexPageSize,
 	}
 }
 
@@ -77,7 +78,7 @@ func newInstance(t *testing.T, f *fakeSidecar) *testEnv {
 	return newInstanceWith(t, f, testConfig())
 }
 
-func newInstanceWith(t *testing.T, f *fakeSidecar, cfg config) *testEnv {
+func newInstanceWith(t testing.TB, f *fakeSidecar, cfg config) *testEnv {
 	t.Helper()
 	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), tick: time.Second}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -118,7 +119,7 @@ func (e *testEnv) place(key, body string) order {
 	return decodeBody[order](e.t, rec)
 }
 
-func decodeBody[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
+func decodeBody[T any](t testing.TB, rec *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v), rec.Body.String())

@@ -134,18 +134,44 @@ func (s *orders) saveOrder(ctx context.Context, o order, etag string) error {
 	return nil
 }
 
-// index is a customer's list of order ids, oldest first, as read with its ETag
-// (empty when the list does not exist yet).
+// indexPageSize is how many order ids the head of a customer's index holds
+// before they move to a page of their own. Every placement rewrites the head,
+// so bounding it keeps a placement's cost the same however many orders the
+// customer has placed; a page, once written, never changes.
+const indexPageSize = 100
+
+// index is a customer's list of order ids, oldest first, as read with the
+// ETag of its head (empty when the list does not exist yet). The head, under
+// customerKey, holds the newest ids; the pages before it, under pageKey 1 to
+// pages, hold indexPageSize ids each. Ids are only ever appended, so the id at
+// a position never changes and a page's content is the same whoever writes it.
 type index struct {
-	ids  []string
-	etag string
+	ids   []string // the head's
+	pages int
+	etag  string
 }
+
+// storedIndex is the head of an index as stored. An index written before the
+// index had pages is a bare JSON array of ids: a head with no pages.
+type storedIndex struct {
+	IDs   []string `json:"ids"`
+	Pages int      `json:"pages"`
+}
+
+// len is the number of ids in the whole index.
+func (x *index) len(pageSize int) int { return x.pages*pageSize + len(x.ids) }
 
 // addToIndex adds orderID to the customer's list of orders with a
 // compare-and-swap, starting from read when it is not nil. It runs before the
 // order is saved, so that a crash between the two leaves at worst an id without
 // an order, which listing skips, and never an order missing from its customer's
 // list.
+//
+// When the head is full, its ids move to new pages first, and the head is then
+// swapped for one that holds only orderID. A page is written without a
+// condition: whoever writes it writes the same ids, and a page that no head
+// counts yet (the swap lost, or the instance died) is written again by the
+// next placement.
 //
 // A customer's placements in this instance take turns here: unserialised, every
 // round of the compare-and-swap has one winner, so a burst of placements for
@@ -155,72 +181,134 @@ func (s *orders) addToIndex(ctx context.Context, customerID, orderID string, rea
 	key := customerKey(customerID)
 	unlock := s.customers.Lock(key)
 	defer unlock()
-	var ids []string
-	var etag string
+	var x index
 	if read != nil {
-		ids, etag = read.ids, read.etag
+		x = *read
 	} else {
 		var err error
-		if ids, etag, err = s.readIndex(ctx, customerID); err != nil {
+		if x, err = s.readIndex(ctx, customerID); err != nil {
 			return err
 		}
 	}
 	for attempt := 0; attempt < casAttempts; attempt++ {
-		if slices.Contains(ids, orderID) {
+		if slices.Contains(x.ids, orderID) {
 			return nil
 		}
-		value, err := json.Marshal(append(ids, orderID))
+		next := storedIndex{IDs: x.ids, Pages: x.pages}
+		for len(next.IDs) >= s.cfg.indexPage {
+			next.Pages++
+			if err := s.savePage(ctx, customerID, next.Pages, next.IDs[:s.cfg.indexPage]); err != nil {
+				return err
+			}
+			next.IDs = next.IDs[s.cfg.indexPage:]
+		}
+		next.IDs = append(slices.Clip(next.IDs), orderID)
+		value, err := json.Marshal(next)
 		if err != nil {
 			return fmt.Errorf("encode index of customer %s: %w", customerID, err)
 		}
-		if etag == "" {
+		if x.etag == "" {
 			err = s.dapr.SaveState(ctx, s.cfg.Store, key, value, nil, firstWrite)
 		} else {
-			err = s.dapr.SaveStateWithETag(ctx, s.cfg.Store, key, value, etag, nil, firstWrite)
+			err = s.dapr.SaveStateWithETag(ctx, s.cfg.Store, key, value, x.etag, nil, firstWrite)
 		}
 		if err == nil {
 			return nil
 		}
 		// Tell a lost race, where someone else changed the list, from a failure;
 		// after a lost race the next attempt starts from the list as read here.
-		latest, latestETag, rerr := s.readIndex(ctx, customerID)
+		latest, rerr := s.readIndex(ctx, customerID)
 		if rerr != nil {
 			return errors.Join(fmt.Errorf("save index of customer %s: %w", customerID, err), rerr)
 		}
-		if latestETag == etag {
+		if latest.etag == x.etag {
 			return fmt.Errorf("save index of customer %s: %w", customerID, err)
 		}
-		ids, etag = latest, latestETag
+		x = latest
 	}
 	return fmt.Errorf("save index of customer %s: still changing after %d attempts", customerID, casAttempts)
 }
 
-// readIndex reads a customer's order ids, oldest first, and the list's ETag.
-func (s *orders) readIndex(ctx context.Context, customerID string) (ids []string, etag string, err error) {
+// savePage writes page n of a customer's index.
+func (s *orders) savePage(ctx context.Context, customerID string, n int, ids []string) error {
+	value, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("encode page %d of the index of customer %s: %w", n, customerID, err)
+	}
+	if err := s.dapr.SaveState(ctx, s.cfg.Store, pageKey(customerID, n), value, nil); err != nil {
+		return fmt.Errorf("save page %d of the index of customer %s: %w", n, customerID, err)
+	}
+	return nil
+}
+
+// readIndex reads the head of a customer's index.
+func (s *orders) readIndex(ctx context.Context, customerID string) (index, error) {
 	item, err := s.dapr.GetState(ctx, s.cfg.Store, customerKey(customerID), nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("read index of customer %s: %w", customerID, err)
+		return index{}, fmt.Errorf("read index of customer %s: %w", customerID, err)
 	}
 	if item == nil {
-		return nil, "", nil
+		return index{}, nil
 	}
 	return decodeIndex(customerID, item.Value, item.Etag)
 }
 
-// decodeIndex decodes a customer's index as read with etag; an empty value is
-// an index that does not exist yet.
-func decodeIndex(customerID string, value []byte, etag string) (ids []string, _ string, err error) {
+// decodeIndex decodes the head of a customer's index as read with etag; an
+// empty value is an index that does not exist yet.
+func decodeIndex(customerID string, value []byte, etag string) (index, error) {
 	if len(value) == 0 {
-		return nil, "", nil
+		return index{}, nil
 	}
-	if err := json.Unmarshal(value, &ids); err != nil {
-		return nil, "", fmt.Errorf("decode index of customer %s: %w", customerID, err)
+	var head storedIndex
+	var err error
+	if value[0] == '[' {
+		err = json.Unmarshal(value, &head.IDs)
+	} else {
+		err = json.Unmarshal(value, &head)
 	}
-	return ids, etag, nil
+	if err != nil || head.Pages < 0 {
+		return index{}, fmt.Errorf("decode index of customer %s: %w", customerID, errors.Join(errCorrupt, err))
+	}
+	return index{ids: head.IDs, pages: head.Pages, etag: etag}, nil
 }
 
-// readOrders reads the orders named by ids, skipping ids whose order was never
-// saved.
+// readIndexRange reads the ids at positions from to to-1 (oldest first,
+// 0 <= from <= to <= x.len) of a customer's index x, from the pages they are
+// on and the head.
+func (s *orders) readIndexRange(ctx context.Context, customerID string, x index, from, to int) ([]string, error) {
+	size := s.cfg.indexPage
+	base := min(from/size, x.pages) * size // the position of the first id read
+	var keys []string
+	for n := base/size + 1; n <= x.pages && (n-1)*size < to; n++ {
+		keys = append(keys, pageKey(customerID, n))
+	}
+	ids := make([]string, 0, to-base)
+	if len(keys) > 0 {
+		pages, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, keys...)
+		if err != nil {
+			return nil, fmt.Errorf("read the index of customer %s: %w", customerID, err)
+		}
+		for _, k := range keys {
+			var page []string
+			// The head counts a page only once the page is written.
+			if len(pages[k].Value) == 0 {
+				return nil, fmt.Errorf("read the index of customer %s: %w: %s is missing", customerID, errCorrupt, k)
+			}
+			if err := json.Unmarshal(pages[k].Value, &page); err != nil || len(page) != size {
+				return nil, fmt.Errorf("read the index of customer %s: %w: %s holds %d ids, not %d (%v)",
+					customerID, errCorrupt, k, len(page), size, err)
+			}
+			ids = append(ids, page...)
+		}
+	}
+	if to > x.pages*size {
+		ids = append(ids, x.ids...)
+	}
+	return ids[from-base : to-base], nil
+}
+
+// readOrders reads the orders named by ids, in the order of ids, skipping ids
+// whose order was never saved.
 func (s *orders) readOrders(ctx context.Context, ids []string) ([]order, error) {
 	if len(ids) == 0 {
 		return []order{}, nil
@@ -229,24 +317,18 @@ func (s *orders) readOrders(ctx context.Context, ids []string) ([]order, error) 
 	for i, id := range ids {
 		keys[i] = orderKey(id)
 	}
-	items, err := s.dapr.GetBulkState(ctx, s.cfg.Store, keys, nil, 8)
+	read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, keys...)
 	if err != nil {
-		return nil, fmt.Errorf("read %d orders: %w", len(keys), err)
+		return nil, err
 	}
-	out := make([]order, 0, len(items))
-	for _, item := range items {
-		if item == nil {
-			continue
-		}
-		if item.Error != "" {
-			return nil, fmt.Errorf("read %s: %s", item.Key, item.Error)
-		}
-		if len(item.Value) == 0 {
+	out := make([]order, 0, len(keys))
+	for _, k := range keys {
+		if len(read[k].Value) == 0 {
 			continue
 		}
 		var o order
-		if err := json.Unmarshal(item.Value, &o); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", item.Key, err)
+		if err := json.Unmarshal(read[k].Value, &o); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", k, err)
 		}
 		out = append(out, o)
 	}
@@ -295,12 +377,12 @@ func (s *orders) readClaimAndIndex(ctx context.Context, key, customerID string) 
 	if c, etag, found, err = decodeClaim(key, read[key].Value, read[key].ETag); err != nil {
 		return c, "", false, nil, err
 	}
-	idx = &index{}
 	r := read[customerKey(customerID)]
-	if idx.ids, idx.etag, err = decodeIndex(customerID, r.Value, r.ETag); err != nil {
+	x, err := decodeIndex(customerID, r.Value, r.ETag)
+	if err != nil {
 		return c, "", false, nil, err
 	}
-	return c, etag, found, idx, nil
+	return c, etag, found, &x, nil
 }
 
 // saveClaim writes c under key: created only if absent when etag is empty, else
