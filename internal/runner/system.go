@@ -681,6 +681,27 @@ func (i *Instance) Stop() {
 	stopAll([]*proc{i.app, i.daprd})
 }
 
+// Kill ends the instance's app and sidecar at once with SIGKILL, as a machine
+// that dies ends them, and takes the instance out of the system, so that
+// Instances, App and Exited no longer count it. What it had taken from the
+// broker without acknowledging it is the broker's to hand out again.
+func (s *System) Kill(in *Instance) {
+	procs := []*proc{in.app, in.daprd}
+	for _, p := range procs {
+		if p != nil && !p.exited() {
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
+	for _, p := range procs {
+		if p != nil {
+			<-p.done
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.instances[in.AppID] = slices.DeleteFunc(s.instances[in.AppID], func(i *Instance) bool { return i == in })
+}
+
 // Stop stops every process of the system: SIGTERM to each process group, then
 // SIGKILL to whatever is left after a grace period.
 func (s *System) Stop() {

@@ -1,0 +1,140 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// keepsEventsForAnAbsentApp names the component sets whose broker keeps the
+// events published for an app while none of its instances runs: a consumer
+// group (Redis Streams) or a durable queue (RabbitMQ). The MQTT set uses
+// clean sessions, and an app whose sidecar is down misses what is published
+// meanwhile; the README states it ("Component sets") and says to use that set
+// only where losing an event in a restart is acceptable. On it this test would
+// fail by design.
+var keepsEventsForAnAbsentApp = map[string]bool{
+	"components":        true,
+	"postgres-rabbitmq": true,
+}
+
+// TestNoOrderLostWhenConsumersCrash places orders steadily while payments and
+// then inventory die (app and sidecar killed at once, as when their machine
+// dies) and come back as new instances, and checks what a shop owner would:
+// every order accepted ends confirmed or cancelled with a reason, and every
+// effect happened exactly once, so the stock left plus the quantities
+// confirmed is the stock at the start, and every balance is the start less
+// the totals confirmed for that customer.
+func TestNoOrderLostWhenConsumersCrash(t *testing.T) {
+	set := componentSet()
+	if !keepsEventsForAnAbsentApp[set] {
+		t.Skipf("component set %q loses the events published while an app is down (README, \"Component sets\")", set)
+	}
+	const (
+		startStock   = 10_000
+		startBalance = 5_000 // enough for about half the orders: some are declined
+		priceCents   = 100
+	)
+	p := newProduct(t, priceCents, startStock)
+	customers := make([]string, 4)
+	for i := range customers {
+		customers[i] = newCustomer(t, startBalance)
+	}
+
+	// The outages run beside the placements: each app is killed, stays away a
+	// while, and a new instance takes its place.
+	type outage struct {
+		app         string
+		killed, new time.Time
+	}
+	outages := make(chan outage, 2)
+	chaosErr := make(chan error, 1)
+	go func() {
+		defer close(outages)
+		for _, app := range []string{"payments", "inventory"} {
+			time.Sleep(2 * time.Second)
+			victim := sys.App(app)
+			if victim == nil {
+				chaosErr <- fmt.Errorf("no instance of %s to kill", app)
+				return
+			}
+			o := outage{app: app, killed: time.Now()}
+			sys.Kill(victim)
+			time.Sleep(3 * time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			_, err := sys.StartInstance(ctx, app)
+			cancel()
+			if err != nil {
+				chaosErr <- fmt.Errorf("start %s again: %w", app, err)
+				return
+			}
+			o.new = time.Now()
+			outages <- o
+		}
+		chaosErr <- nil
+	}()
+
+	type placed struct {
+		order
+		at time.Time
+	}
+	var all []placed
+	chaosDone := false
+	var quietSince time.Time
+	for i := 0; !chaosDone || time.Since(quietSince) < 2*time.Second; i++ {
+		select {
+		case err := <-chaosErr:
+			require.NoError(t, err)
+			chaosDone, quietSince = true, time.Now()
+		default:
+		}
+		qty := int64(i%3 + 1)
+		o := place(t, customers[i%len(customers)], orderLine{ProductID: p.ID, Quantity: qty})
+		all = append(all, placed{order: o, at: time.Now()})
+		time.Sleep(40 * time.Millisecond)
+	}
+	for o := range outages {
+		during := 0
+		for _, pl := range all {
+			if pl.at.After(o.killed) && pl.at.Before(o.new) {
+				during++
+			}
+		}
+		t.Logf("%s away for %s; %d orders placed meanwhile", o.app, o.new.Sub(o.killed).Round(100*time.Millisecond), during)
+		assert.Positive(t, during, "orders were placed while %s was away", o.app)
+	}
+
+	confirmedQty := int64(0)
+	spent := map[string]int64{}
+	counts := map[string]int{}
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, pl := range all {
+		var o order
+		for {
+			o = getOrder(t, pl.ID)
+			if o.Status == "confirmed" || o.Status == "cancelled" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		require.Contains(t, []string{"confirmed", "cancelled"}, o.Status,
+			"order %s did not settle: %+v\n%s", o.ID, o, logsOnFailure())
+		counts[o.Status+" "+o.Reason]++
+		if o.Status == "cancelled" {
+			assert.NotEmpty(t, o.Reason, "order %s cancelled without a reason", o.ID)
+			continue
+		}
+		confirmedQty += o.Lines[0].Quantity
+		spent[o.CustomerID] += o.TotalCents
+	}
+	t.Logf("%d orders: %v", len(all), counts)
+	require.Positive(t, confirmedQty, "some orders were confirmed")
+	assert.Equal(t, int64(startStock)-confirmedQty, stock(t, p.ID), "each confirmed order reserved its stock once, and no other kept any")
+	for _, c := range customers {
+		assert.Equal(t, int64(startBalance)-spent[c], balance(t, c), "customer %s was charged once per confirmed order, and for no other", c)
+	}
+}
