@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -22,14 +23,15 @@ var keepsEventsForAnAbsentApp = map[string]bool{
 	"postgres-rabbitmq": true,
 }
 
-// TestNoOrderLostWhenConsumersCrash places orders steadily while payments and
-// then inventory die (app and sidecar killed at once, as when their machine
-// dies) and come back as new instances, and checks what a shop owner would:
-// every order accepted ends confirmed or cancelled with a reason, and every
-// effect happened exactly once, so the stock left plus the quantities
-// confirmed is the stock at the start, and every balance is the start less
-// the totals confirmed for that customer.
-func TestNoOrderLostWhenConsumersCrash(t *testing.T) {
+// TestNoOrderLostWhenServicesCrash places orders steadily while payments,
+// then inventory, then orders itself die (app and sidecar killed at once, as
+// when their machine dies) and come back as new instances, and checks what a
+// shop owner would: every order accepted ends confirmed or cancelled with a
+// reason, a client that retried through orders' outage with the same
+// Idempotency-Key got one order, and every effect happened exactly once, so
+// the stock left plus the quantities confirmed is the stock at the start, and
+// every balance is the start less the totals confirmed for that customer.
+func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 	set := componentSet()
 	if !keepsEventsForAnAbsentApp[set] {
 		t.Skipf("component set %q loses the events published while an app is down (README, \"Component sets\")", set)
@@ -51,11 +53,12 @@ func TestNoOrderLostWhenConsumersCrash(t *testing.T) {
 		app         string
 		killed, new time.Time
 	}
-	outages := make(chan outage, 2)
+	apps := []string{"payments", "inventory", "orders"}
+	outages := make(chan outage, len(apps))
 	chaosErr := make(chan error, 1)
 	go func() {
 		defer close(outages)
-		for _, app := range []string{"payments", "inventory"} {
+		for _, app := range apps {
 			time.Sleep(2 * time.Second)
 			victim := sys.App(app)
 			if victim == nil {
@@ -80,7 +83,8 @@ func TestNoOrderLostWhenConsumersCrash(t *testing.T) {
 
 	type placed struct {
 		order
-		at time.Time
+		tried   time.Time // the first attempt
+		retries int
 	}
 	var all []placed
 	chaosDone := false
@@ -92,20 +96,38 @@ func TestNoOrderLostWhenConsumersCrash(t *testing.T) {
 			chaosDone, quietSince = true, time.Now()
 		default:
 		}
-		qty := int64(i%3 + 1)
-		o := place(t, customers[i%len(customers)], orderLine{ProductID: p.ID, Quantity: qty})
-		all = append(all, placed{order: o, at: time.Now()})
+		line := orderLine{ProductID: p.ID, Quantity: int64(i%3 + 1)}
+		tried := time.Now()
+		o, retries := placeThroughOutage(t, customers[i%len(customers)], line)
+		all = append(all, placed{order: o, tried: tried, retries: retries})
 		time.Sleep(40 * time.Millisecond)
 	}
 	for o := range outages {
-		during := 0
+		during, retried := 0, 0
 		for _, pl := range all {
-			if pl.at.After(o.killed) && pl.at.Before(o.new) {
+			if pl.tried.After(o.killed) && pl.tried.Before(o.new) {
 				during++
+				if pl.retries > 0 {
+					retried++
+				}
 			}
 		}
-		t.Logf("%s away for %s; %d orders placed meanwhile", o.app, o.new.Sub(o.killed).Round(100*time.Millisecond), during)
+		t.Logf("%s away for %s; %d orders placed meanwhile, %d of them after retries",
+			o.app, o.new.Sub(o.killed).Round(100*time.Millisecond), during, retried)
 		assert.Positive(t, during, "orders were placed while %s was away", o.app)
+	}
+	for _, c := range customers {
+		var want []string
+		for _, pl := range all {
+			if pl.CustomerID == c {
+				want = append(want, pl.ID)
+			}
+		}
+		var got []string
+		for _, o := range ordersOf(t, c) {
+			got = append(got, o.ID)
+		}
+		assert.ElementsMatch(t, want, got, "customer %s has one order per placement, retries included", c)
 	}
 
 	confirmedQty := int64(0)
@@ -136,5 +158,27 @@ func TestNoOrderLostWhenConsumersCrash(t *testing.T) {
 	assert.Equal(t, int64(startStock)-confirmedQty, stock(t, p.ID), "each confirmed order reserved its stock once, and no other kept any")
 	for _, c := range customers {
 		assert.Equal(t, int64(startBalance)-spent[c], balance(t, c), "customer %s was charged once per confirmed order, and for no other", c)
+	}
+}
+
+// placeThroughOutage places an order as a patient client does: an answer other
+// than 202 or a 4xx (the gateway's 502 or 503 while orders is away, a refusal
+// at capacity) is retried with the same Idempotency-Key, for a minute at most.
+// It returns the order and how many times it retried.
+func placeThroughOutage(t *testing.T, customerID string, line orderLine) (order, int) {
+	t.Helper()
+	key := uniq("crash")
+	body := mustJSON(t, placeRequest{CustomerID: customerID, Items: []orderLine{line}})
+	deadline := time.Now().Add(time.Minute)
+	for retries := 0; ; retries++ {
+		r := call(t, http.MethodPost, "/api/orders", body, map[string]string{"Idempotency-Key": key})
+		if r.status == http.StatusAccepted {
+			var o order
+			r.json(t, &o)
+			return o, retries
+		}
+		require.True(t, r.status >= 500 && time.Now().Before(deadline),
+			"place order under %s: %d %s", key, r.status, r.body)
+		time.Sleep(250 * time.Millisecond)
 	}
 }
