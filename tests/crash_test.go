@@ -38,7 +38,7 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 	}
 	const (
 		startStock   = 10_000
-		startBalance = 5_000 // enough for about half the orders: some are declined
+		startBalance = 5_000 // enough for about a third of the orders: the rest are declined
 		priceCents   = 100
 	)
 	p := newProduct(t, priceCents, startStock)
