@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
 )
 
 func TestOrderHappyPath(t *testing.T) {
@@ -156,6 +157,38 @@ func TestIdempotentPlacement(t *testing.T) {
 
 // publish sends a whole CloudEvent through a sidecar's publish API, so its id
 // is the one given.
+// TestDeadEventThatCanSucceedIsProcessed publishes an order placement straight
+// to the inventory's dead-letter topic, as the sidecar moves an event there
+// whose deliveries kept failing (the store down for longer than the retry
+// policy lasts): the inventory reserves its stock all the same, and the saga
+// goes on from there, payments charging the customer. (The order id names no
+// order in orders, which drops the outcomes about it as poison.)
+func TestDeadEventThatCanSucceedIsProcessed(t *testing.T) {
+	p := newProduct(t, 100, 5)
+	customer := newCustomer(t, 1_000)
+	orderID := httpx.NewID()
+	placed := events.Order{OrderID: orderID, CustomerID: customer, Status: "pending",
+		Lines: []events.Line{{ProductID: p.ID, Quantity: 2, PriceCents: 100}}, TotalCents: 200, Currency: "EUR"}
+	publish(t, events.DeadLetterTopic("inventory"), cloudEvent(events.EventID(orderID, events.OrderPlaced), events.OrderPlaced, placed))
+
+	eventually(t, 60*time.Second, func() bool { return stock(t, p.ID) == 3 },
+		"the dead placement was never reserved\n%s", logsOnFailure())
+	eventually(t, 60*time.Second, func() bool { return balance(t, customer) == 800 },
+		"the saga did not go on from the dead placement\n%s", logsOnFailure())
+	r := call(t, http.MethodGet, "/api/inventory/deadletters", nil, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	var report struct {
+		Recent []struct {
+			ID        string `json:"id"`
+			Processed bool   `json:"processed"`
+		} `json:"recent"`
+	}
+	r.json(t, &report)
+	require.NotEmpty(t, report.Recent)
+	assert.Equal(t, events.EventID(orderID, events.OrderPlaced), report.Recent[0].ID)
+	assert.True(t, report.Recent[0].Processed, "counted as dead, and processed")
+}
+
 func publish(t *testing.T, topic string, ce map[string]any) {
 	t.Helper()
 	body, err := json.Marshal(ce)

@@ -110,7 +110,7 @@ type BulkStatus struct {
 // status as Handler would answer the event alone: one poison event is dropped
 // to the dead-letter topic and one failure retried without holding back the
 // rest of the batch. A batch that cannot be read at all is retried whole.
-func BulkHandler(log *slog.Logger, process func(ctx context.Context, e events.Envelope) error) http.HandlerFunc {
+func BulkHandler(log *slog.Logger, process Process) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req bulkRequest
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBulkBytes))
@@ -170,11 +170,15 @@ func logOutcome(ctx context.Context, log *slog.Logger, env events.Envelope, stat
 // retried nor dead-lettered.
 func Ignore(context.Context, events.Envelope) error { return nil }
 
-// DeadLetter is what GET /deadletters shows of one dead event.
+// DeadLetter is what GET /deadletters shows of one dead event. Processed is
+// true for an event that was not poison: it had died of a failure that passed
+// (its store was down for longer than the retry policy lasts), and the
+// dead-letter route processed it after all.
 type DeadLetter struct {
-	ID    string `json:"id"`
-	Type  string `json:"type"`
-	Topic string `json:"topic,omitempty"`
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Topic     string `json:"topic,omitempty"`
+	Processed bool   `json:"processed"`
 }
 
 // DeadLetters counts the events that reached this instance through its dead-letter
@@ -210,15 +214,48 @@ func (d *DeadLetters) Report() Report {
 	return Report{Count: d.count, Recent: append([]DeadLetter{}, d.recent...)}
 }
 
-// Receive is the handler of the dead-letter topic's subscription. It logs each
-// dead event at error level, counts it and acknowledges it, whatever it holds:
-// a dead event has nowhere further to go, and retrying it would loop.
-func (d *DeadLetters) Receive(log *slog.Logger) http.HandlerFunc {
+// Receive is the handler of the dead-letter topic's subscription. An event
+// dies for one of two reasons: it is poison, and was dropped at once, or its
+// deliveries kept failing for as long as the retry policy lasts, for a cause
+// that may have passed since (a store down for a minute). So each dead event
+// is given to process once more, the app's own handling of its type: an event
+// that it processes, or finds poison, is counted, logged and acknowledged; one
+// that fails again is answered RETRY, and the broker hands it out again later,
+// for as long as that takes, so that an event that can succeed is never left
+// behind. An event that cannot be read is poison.
+func (d *DeadLetters) Receive(log *slog.Logger, process Process) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		env, err := read(w, r)
-		d.add(DeadLetter{ID: env.ID, Type: env.Type, Topic: env.Topic})
-		log.ErrorContext(r.Context(), "dead event", "eventId", env.ID, "type", env.Type, "topic", env.Topic, "err", err)
+		if err == nil {
+			err = process(r.Context(), env)
+		}
+		if err != nil && !errors.Is(err, events.ErrPoison) {
+			log.WarnContext(r.Context(), "dead event failed again; the sidecar will deliver it again",
+				"eventId", env.ID, "type", env.Type, "topic", env.Topic, "err", err)
+			events.Respond(w, err)
+			return
+		}
+		d.add(DeadLetter{ID: env.ID, Type: env.Type, Topic: env.Topic, Processed: err == nil})
+		log.ErrorContext(r.Context(), "dead event", "eventId", env.ID, "type", env.Type, "topic", env.Topic,
+			"processed", err == nil, "err", err)
 		events.Respond(w, nil)
+	}
+}
+
+// Process is what an app does with one delivered event: nil when done, an
+// error wrapping events.ErrPoison when it can never be done, any other error
+// when it may succeed later.
+type Process = func(context.Context, events.Envelope) error
+
+// ByType returns a Process for Receive that hands an event to the handler of
+// its type, and acknowledges an event of any other type, as the
+// subscriptions' default routes do.
+func ByType(handlers map[string]Process) Process {
+	return func(ctx context.Context, env events.Envelope) error {
+		if h, ok := handlers[env.Type]; ok {
+			return h(ctx, env)
+		}
+		return nil
 	}
 }
 

@@ -113,21 +113,47 @@ func TestBulkHandler(t *testing.T) {
 
 func TestDeadLetters(t *testing.T) {
 	var d DeadLetters
-	h := d.Receive(quiet())
-	for i := 0; i < RecentDeadLetters+5; i++ {
-		body := fmt.Sprintf(`{"id":"o%d/t","type":"t","topic":"orders","data":{}}`, i)
-		assert.Equal(t, events.StatusSuccess, deliver(t, h, body), "a dead event is never retried")
+	var processed []string
+	h := d.Receive(quiet(), ByType(map[string]Process{
+		"placed": func(_ context.Context, e events.Envelope) error {
+			switch e.ID {
+			case "poison":
+				return Poison("never")
+			case "store-down":
+				return errors.New("redis: connection refused")
+			}
+			processed = append(processed, e.ID)
+			return nil
+		},
+	}))
+	event := func(id, typ string) string {
+		return `{"id":"` + id + `","type":"` + typ + `","topic":"orders","data":{}}`
 	}
-	assert.Equal(t, events.StatusSuccess, deliver(t, h, "garbage"), "even an unreadable one")
 
+	assert.Equal(t, events.StatusRetry, deliver(t, h, event("store-down", "placed")),
+		"an event that fails again is delivered again")
+	assert.Equal(t, events.StatusSuccess, deliver(t, h, event("late", "placed")))
+	assert.Equal(t, []string{"late"}, processed, "a dead event that can succeed is processed")
+	assert.Equal(t, events.StatusSuccess, deliver(t, h, event("poison", "placed")), "poison is never retried")
+	assert.Equal(t, events.StatusSuccess, deliver(t, h, event("other", "shipped")), "nor a type nobody handles")
+	assert.Equal(t, events.StatusSuccess, deliver(t, h, "garbage"), "nor an unreadable one")
+	assert.Equal(t, Report{Count: 4, Recent: []DeadLetter{
+		{},
+		{ID: "other", Type: "shipped", Topic: "orders", Processed: true},
+		{ID: "poison", Type: "placed", Topic: "orders"},
+		{ID: "late", Type: "placed", Topic: "orders", Processed: true},
+	}}, d.Report(), "newest first; the one that failed again is not counted yet")
+
+	for i := 0; i < RecentDeadLetters; i++ {
+		deliver(t, h, event(fmt.Sprintf("o%d", i), "placed"))
+	}
 	rec := httptest.NewRecorder()
 	d.Summary().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/deadletters", nil))
 	var got Report
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-	assert.Equal(t, int64(RecentDeadLetters+6), got.Count)
-	require.Len(t, got.Recent, RecentDeadLetters)
-	assert.Equal(t, DeadLetter{}, got.Recent[0], "newest first: the unreadable one")
-	assert.Equal(t, DeadLetter{ID: "o24/t", Type: "t", Topic: "orders"}, got.Recent[1])
+	assert.Equal(t, int64(RecentDeadLetters+4), got.Count)
+	require.Len(t, got.Recent, RecentDeadLetters, "the most recent ones")
+	assert.Equal(t, fmt.Sprintf("o%d", RecentDeadLetters-1), got.Recent[0].ID)
 }
 
 func TestSubscriptions(t *testing.T) {

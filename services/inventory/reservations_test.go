@@ -422,7 +422,35 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOtherEvent, cloudEvent(t, events.OrderConfirmed, "o1", order("o1"))))
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderPlaced, "o9", order("o9"))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
-	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"order-placed"}]}`, rec.Body.String())
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"order-placed","processed":false}]}`, rec.Body.String(),
+		"an order without lines is poison: counted, not processed")
+}
+
+// TestDeadEventsAreProcessedAgain delivers to the dead-letter route events that
+// died of a failure that has passed since: a placement is reserved and a
+// cancellation released, as their own routes would have done, and an event
+// that fails again is answered RETRY and not counted yet.
+func TestDeadEventsAreProcessedAgain(t *testing.T) {
+	srv, fake := setup(t, map[string]int64{"apple": 5})
+	o1 := order("o1", ln("apple", 2))
+	placed := cloudEvent(t, events.OrderPlaced, "o1", o1)
+
+	daprfake.FailOn("GetBulkState")(fake)
+	assert.Equal(t, events.StatusRetry, daprfake.Deliver(t, srv, pathDeadLetter, placed))
+	fake.Hook = nil
+	assert.Equal(t, map[string]int64{"apple": 5}, available(t, fake, "apple"), "nothing changed")
+
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, placed))
+	assert.Equal(t, map[string]int64{"apple": 3}, available(t, fake, "apple"))
+	o1.Status, o1.Reason = events.StatusCancelled, events.ReasonPaymentDeclined
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderCancelled, "o1", o1)))
+	assert.Equal(t, map[string]int64{"apple": 5}, available(t, fake, "apple"))
+	assert.Equal(t, []outcome{reserved("o1", 200), released("o1", 200, events.ReasonPaymentDeclined)}, published(t, fake))
+
+	rec := do(t, srv, "GET", "/deadletters", "", "")
+	assert.JSONEq(t, `{"count":2,"recent":[
+		{"id":"o1/daprshop.order.cancelled.v1","type":"daprshop.order.cancelled.v1","topic":"order-cancelled","processed":true},
+		{"id":"o1/daprshop.order.placed.v1","type":"daprshop.order.placed.v1","topic":"order-placed","processed":true}]}`, rec.Body.String())
 }
 
 // TestAnotherInstanceTakesTheStockFirst lets another instance reserve the last

@@ -26,10 +26,14 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead 
 	r.HandleFunc("/stock/{productID}", led.stock.HandlePut(log)).Methods(http.MethodPut)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
-	r.HandleFunc(pathOrderPlaced, pubsub.BulkHandler(log, onOrderPlaced(led))).Methods(http.MethodPost)
-	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, onOrderCancelled(led))).Methods(http.MethodPost)
+	placed, cancelled := onOrderPlaced(led), onOrderCancelled(led)
+	r.HandleFunc(pathOrderPlaced, pubsub.BulkHandler(log, placed)).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, cancelled)).Methods(http.MethodPost)
 	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
-	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathDeadLetter, dead.Receive(log, pubsub.ByType(map[string]pubsub.Process{
+		events.OrderPlaced:    placed,
+		events.OrderCancelled: cancelled,
+	}))).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
 

@@ -297,5 +297,7 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.Empty(t, feedOf(t, srv, "c1").Notifications, "an ignored event notifies nobody")
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.OrderConfirmed, "o9", confirmed("o9", "c1"))))
 	rec = do(t, srv, "GET", "/deadletters")
-	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"order-confirmed"}]}`, rec.Body.String())
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"order-confirmed","processed":true}]}`, rec.Body.String())
+	require.Len(t, feedOf(t, srv, "c1").Notifications, 1, "a dead event that can be processed is, late")
+	assert.Equal(t, "o9", feedOf(t, srv, "c1").Notifications[0].OrderID)
 }

@@ -29,10 +29,14 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pu
 	r.HandleFunc("/", handleListNotifications(log, f)).Methods(http.MethodGet)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
-	r.HandleFunc(pathOrderConfirmed, pubsub.BulkHandler(log, onOrderEvent(f, events.OrderConfirmed))).Methods(http.MethodPost)
-	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, onOrderEvent(f, events.OrderCancelled))).Methods(http.MethodPost)
+	confirmed, cancelled := onOrderEvent(f, events.OrderConfirmed), onOrderEvent(f, events.OrderCancelled)
+	r.HandleFunc(pathOrderConfirmed, pubsub.BulkHandler(log, confirmed)).Methods(http.MethodPost)
+	r.HandleFunc(pathOrderCancelled, pubsub.BulkHandler(log, cancelled)).Methods(http.MethodPost)
 	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
-	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathDeadLetter, dead.Receive(log, pubsub.ByType(map[string]pubsub.Process{
+		events.OrderConfirmed: confirmed,
+		events.OrderCancelled: cancelled,
+	}))).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
 

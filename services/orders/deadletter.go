@@ -17,6 +17,7 @@ const deadLetterRecent = 20
 // Actions taken on a dead event.
 const (
 	actionNone      = "none"
+	actionProcessed = "processed"
 	actionCancelled = "cancelled"
 )
 
@@ -74,20 +75,30 @@ func handleDeadLetters(dead *deadLetters) http.HandlerFunc {
 	}
 }
 
-// handleDeadLetter receives the events this app's subscriptions gave up on. It
-// logs and counts each one, and, because no accepted order may be left pending
-// forever, cancels the order the event names when that order is not final yet,
-// which also tells the inventory to release its reservation. It answers RETRY
-// only when that cancellation could not be saved; anything else is done with,
-// because a dead event has nowhere further to go.
+// handleDeadLetter receives the events this app's subscriptions gave up on, and
+// logs and counts each one. An event dies poison, dropped at once, or after its
+// deliveries kept failing for as long as the retry policy lasts, for a cause
+// that may have passed (the store down for a minute). So a dead event is
+// followed once more, as its own route would: if the order moves on, or the
+// event changes nothing, it was only late. If it fails again it is answered
+// RETRY, and the broker hands it out again later. If it is poison, and names
+// an order that is not final yet, the order is cancelled (processing_failed),
+// because no accepted order may be left pending forever; the cancellation
+// also tells the inventory to release its reservation.
 func handleDeadLetter(log *slog.Logger, svc *orders, dead *deadLetters) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rec := deadLetter{ReceivedAt: svc.now().UTC(), Action: actionNone}
 		env, err := readEvent(w, r)
-		switch {
-		case err == nil:
+		if err == nil {
 			rec.ID, rec.Type, rec.Source, rec.Topic = env.ID, env.Type, env.Source, env.Topic
 			rec.OrderID = deadOrderID(env)
+			err = svc.follow(r.Context(), env, env.Type)
+		}
+		switch {
+		case err == nil:
+			rec.Action = actionProcessed
+		case errors.Is(err, events.ErrPoison):
+			rec.Error = err.Error()
 			if validOrderID(rec.OrderID) {
 				changed, err := svc.apply(r.Context(), rec.OrderID, "", processingFailed, "")
 				if err != nil && !errors.Is(err, events.ErrPoison) {
@@ -100,10 +111,9 @@ func handleDeadLetter(log *slog.Logger, svc *orders, dead *deadLetters) http.Han
 					rec.Action = actionCancelled
 				}
 			}
-		case errors.Is(err, events.ErrPoison):
-			rec.Error = err.Error()
 		default:
-			log.WarnContext(r.Context(), "cannot read a dead event; the sidecar will deliver it again", "err", err)
+			log.WarnContext(r.Context(), "dead event failed again; the sidecar will deliver it again",
+				"eventId", env.ID, "type", env.Type, "orderId", rec.OrderID, "err", err)
 			events.Respond(w, err)
 			return
 		}

@@ -257,5 +257,30 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
 	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, cloudEvent(t, events.StockReserved, "o9", stock("o9", "c1", 1))))
 	rec = do(t, srv, "GET", "/deadletters", "", "")
-	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory"}]}`, rec.Body.String())
+	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory","processed":true}]}`, rec.Body.String())
+}
+
+// TestDeadEventsAreProcessedAgain delivers to the dead-letter route a
+// reservation that died of a failure that has passed since: it is charged, as
+// its own route would have done, and while the store still fails it is
+// answered RETRY and not counted yet.
+func TestDeadEventsAreProcessedAgain(t *testing.T) {
+	srv, fake := setup(t, map[string]int64{"c1": 1000})
+	reservedEvent := cloudEvent(t, events.StockReserved, "o1", stock("o1", "c1", 300))
+
+	daprfake.FailOn("GetBulkState")(fake)
+	assert.Equal(t, events.StatusRetry, daprfake.Deliver(t, srv, pathDeadLetter, reservedEvent))
+	fake.Hook = nil
+	assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"), "nothing charged")
+
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, reservedEvent))
+	assert.Equal(t, int64(700), balanceOf(t, fake, "c1"))
+	assert.Equal(t, []outcome{succeeded("o1", "c1", 300)}, published(t, fake))
+	assert.Equal(t, events.StatusSuccess, daprfake.Deliver(t, srv, pathDeadLetter, reservedEvent))
+	assert.Equal(t, int64(700), balanceOf(t, fake, "c1"), "charged once")
+
+	rec := do(t, srv, "GET", "/deadletters", "", "")
+	assert.JSONEq(t, `{"count":2,"recent":[
+		{"id":"o1/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory","processed":true},
+		{"id":"o1/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory","processed":true}]}`, rec.Body.String())
 }

@@ -26,9 +26,12 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, b *bank, dead *pub
 	r.HandleFunc("/accounts/{customerID}", b.accounts.HandlePut(log)).Methods(http.MethodPut)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
-	r.HandleFunc(pathStockReserved, pubsub.BulkHandler(log, onStockReserved(b))).Methods(http.MethodPost)
+	charge := onStockReserved(b)
+	r.HandleFunc(pathStockReserved, pubsub.BulkHandler(log, charge)).Methods(http.MethodPost)
 	r.HandleFunc(pathOtherEvent, pubsub.BulkHandler(log, pubsub.Ignore)).Methods(http.MethodPost)
-	r.HandleFunc(pathDeadLetter, dead.Receive(log)).Methods(http.MethodPost)
+	r.HandleFunc(pathDeadLetter, dead.Receive(log, pubsub.ByType(map[string]pubsub.Process{
+		events.StockReserved: charge,
+	}))).Methods(http.MethodPost)
 	r.HandleFunc("/deadletters", dead.Summary()).Methods(http.MethodGet)
 }
 
