@@ -256,8 +256,10 @@ func advance(o order, what outcome, reason string, at time.Time) (order, string,
 		return cancel(o, reason, at), events.OrderCancelled, true
 	case paymentSucceeded:
 		// Payments charges only after a reservation, so a payment that overtook
-		// its StockReserved confirms a pending order too. Paid and confirmed are
-		// saved at once, so paid is never a stored status.
+		// its StockReserved confirms a pending order too, and the history says
+		// that the stock was reserved. Paid and confirmed are saved at once, so
+		// paid is never a stored status.
+		o = reservedBy(o, at)
 		o.Status = events.StatusConfirmed
 		o.Reason = ""
 		o.History = append(o.History,
@@ -265,11 +267,22 @@ func advance(o order, what outcome, reason string, at time.Time) (order, string,
 			change{Status: events.StatusConfirmed, At: at})
 		return o, events.OrderConfirmed, true
 	case paymentFailed:
-		return cancel(o, events.ReasonPaymentDeclined, at), events.OrderCancelled, true
+		return cancel(reservedBy(o, at), events.ReasonPaymentDeclined, at), events.OrderCancelled, true
 	case processingFailed:
 		return cancel(o, events.ReasonProcessing, at), events.OrderCancelled, true
 	}
 	return o, "", false
+}
+
+// reservedBy returns o with its reservation in the history, at at, when a
+// payment outcome overtook the StockReserved that caused it: payments acts only
+// on a reservation, so a pending order that hears from payments was reserved.
+func reservedBy(o order, at time.Time) order {
+	if o.Status == events.StatusPending {
+		o.Status = events.StatusReserved
+		o.History = append(o.History, change{Status: events.StatusReserved, At: at})
+	}
+	return o
 }
 
 func cancel(o order, reason string, at time.Time) order {

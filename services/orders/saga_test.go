@@ -171,9 +171,9 @@ func TestSagaTransitions(t *testing.T) {
 		{"stock rejected out of stock", pending, events.StockRejected, events.ReasonOutOfStock, cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled, ""},
 		{"stock rejected without a reason", pending, events.StockRejected, "", cancelled, events.ReasonOutOfStock, []string{pending, cancelled}, events.OrderCancelled, ""},
 		{"payment succeeded", reserved, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, events.OrderConfirmed, ""},
-		{"payment before its reservation confirms", pending, events.PaymentSucceeded, "", confirmed, "", []string{pending, paid, confirmed}, events.OrderConfirmed, ""},
+		{"payment before its reservation confirms, reserved", pending, events.PaymentSucceeded, "", confirmed, "", []string{pending, reserved, paid, confirmed}, events.OrderConfirmed, ""},
 		{"payment failed", reserved, events.PaymentFailed, events.ReasonNoAccount, cancelled, events.ReasonPaymentDeclined, []string{pending, reserved, cancelled}, events.OrderCancelled, ""},
-		{"payment failed before its reservation", pending, events.PaymentFailed, "", cancelled, events.ReasonPaymentDeclined, []string{pending, cancelled}, events.OrderCancelled, ""},
+		{"payment failed before its reservation", pending, events.PaymentFailed, "", cancelled, events.ReasonPaymentDeclined, []string{pending, reserved, cancelled}, events.OrderCancelled, ""},
 
 		{"duplicate reservation", reserved, events.StockReserved, "", reserved, "", []string{pending, reserved}, "", ""},
 		{"rejection after a reservation", reserved, events.StockRejected, events.ReasonOutOfStock, reserved, "", []string{pending, reserved}, "", ""},
@@ -243,7 +243,7 @@ func TestSagaSequences(t *testing.T) {
 			"payment overtakes the reservation",
 			[]string{events.PaymentSucceeded, events.StockReserved},
 			events.StatusConfirmed,
-			[]string{"pending", "paid", "confirmed"},
+			[]string{"pending", "reserved", "paid", "confirmed"},
 			[]string{events.OrderPlaced, events.OrderConfirmed},
 		},
 		{
