@@ -74,7 +74,9 @@ func TestBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := call(t, tt.method, tt.path, tt.body, tt.header)
-			requireProblem(t, r, tt.status)
+			p := requireProblem(t, r, tt.status)
+			path, _, _ := strings.Cut(tt.path, "?")
+			assert.Equal(t, path, p.Instance, "the problem names the path asked for")
 		})
 	}
 

@@ -62,9 +62,10 @@ func mustJSON(t *testing.T, v any) []byte {
 
 // problem is the part of a problem+json answer the tests check.
 type problem struct {
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Code   string `json:"code"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Code     string `json:"code"`
+	Instance string `json:"instance"`
 }
 
 // requireProblem checks that r is a problem+json answer with the given status

@@ -96,6 +96,30 @@ func TestWriteErrorHidesInternalDetails(t *testing.T) {
 	assert.Contains(t, logged.String(), "connection refused", "the operator sees the cause")
 }
 
+// TestProblemNamesTheClientsPath checks that a problem's instance is the path
+// the client asked for, behind the gateway too.
+func TestProblemNamesTheClientsPath(t *testing.T) {
+	for _, tt := range []struct{ prefix, path, want string }{
+		{"", "/things/1", "/things/1"},
+		{"/api/inventory", "/stock/a%2Fb", "/api/inventory/stock/a%2Fb"},
+		{"/api/orders", "/", "/api/orders"},
+		{"/api/orders/", "/o1", "/api/orders/o1"},
+		{"not-a-path", "/stock/x", "/stock/x"},
+	} {
+		t.Run(tt.prefix+tt.path, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, tt.path+"?q=1", nil)
+			if tt.prefix != "" {
+				req.Header.Set(HeaderForwardedPrefix, tt.prefix)
+			}
+			rec := httptest.NewRecorder()
+			WriteProblem(rec, req, EInvalid, "bad")
+			var p Problem
+			require.NoError(t, json.NewDecoder(rec.Body).Decode(&p))
+			assert.Equal(t, tt.want, p.Instance)
+		})
+	}
+}
+
 func TestWriteErrorShowsClientErrors(t *testing.T) {
 	rec := httptest.NewRecorder()
 	err := Errorf(ENotFound, "product %q not found", "tea")

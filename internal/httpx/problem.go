@@ -51,7 +51,7 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, code, detail string) {
 		Title:     http.StatusText(status),
 		Status:    status,
 		Detail:    detail,
-		Instance:  r.URL.Path,
+		Instance:  instance(r),
 		Code:      code,
 		RequestID: RequestID(r),
 	}
@@ -62,6 +62,16 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, code, detail string) {
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// instance is the path the client asked for, which a problem names: the
+// app's own path, under the prefix the gateway forwarded the request from.
+func instance(r *http.Request) string {
+	prefix, path := ForwardedPrefix(r), r.URL.EscapedPath()
+	if prefix != "" && path == "/" {
+		return prefix
+	}
+	return prefix + path
 }
 
 // WriteJSON answers with v encoded as JSON.
