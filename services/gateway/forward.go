@@ -91,7 +91,7 @@ func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), f.timeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, appIDKey, appID)
-	ctx = context.WithValue(ctx, pathKey, r.URL.Path)
+	ctx = context.WithValue(ctx, pathKey, r.URL.EscapedPath())
 	// The target names its own instance; the gateway's would otherwise stand
 	// beside it, since the proxy adds the target's headers to those already set.
 	w.Header().Del(httpx.HeaderInstance)
@@ -161,7 +161,10 @@ func (f *forwarder) fail(w http.ResponseWriter, r *http.Request, err error) {
 	f.log.WarnContext(r.Context(), "forward failed", "app", appID, "path", path,
 		"requestId", httpx.RequestID(r), "err", err)
 	w.Header().Set(httpx.HeaderRequestID, httpx.RequestID(r))
-	r.URL.Path = path
+	// The problem names the client's path, which the outgoing request no
+	// longer holds, and no prefix: the prefix is what the gateway tells the app.
+	r.URL.Path, r.URL.RawPath = unescape(path), path
+	r.Header.Del(httpx.HeaderForwardedPrefix)
 	httpx.WriteProblem(w, r, code, detail)
 }
 

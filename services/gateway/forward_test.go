@@ -123,6 +123,11 @@ func TestForwardFailures(t *testing.T) {
 			method:  http.MethodGet, path: "/api/hello/x", status: http.StatusBadGateway, detail: "could not be invoked",
 		},
 		{
+			name:    "an escaped path is named as it was asked for",
+			sidecar: daprErr(500, "ERR_DIRECT_INVOKE", "rpc error: code = Internal desc = boom"),
+			method:  http.MethodGet, path: "/api/hello/a%2Fb%20c", status: http.StatusBadGateway, detail: "could not be invoked",
+		},
+		{
 			name: "slower than the timeout",
 			sidecar: func(w http.ResponseWriter, r *http.Request) {
 				select {
