@@ -24,7 +24,7 @@ var keepsEventsForAnAbsentApp = map[string]bool{
 }
 
 // TestNoOrderLostWhenServicesCrash places orders steadily while payments,
-// then inventory, then orders itself die (app and sidecar killed at once, as
+// inventory, notifications, and then orders itself die (app and sidecar killed at once, as
 // when their machine dies) and come back as new instances, and checks what a
 // shop owner would: every order accepted ends confirmed or cancelled with a
 // reason, a client that retried through orders' outage with the same
@@ -53,7 +53,7 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 		app         string
 		killed, new time.Time
 	}
-	apps := []string{"payments", "inventory", "orders"}
+	apps := []string{"payments", "inventory", "notifications", "orders"}
 	outages := make(chan outage, len(apps))
 	chaosErr := make(chan error, 1)
 	go func() {
@@ -168,6 +168,22 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 	assert.Equal(t, want, left, "each confirmed order reserved its stock once, and no other kept any")
 	for _, c := range customers {
 		assert.Equal(t, int64(startBalance)-spent[c], balance(t, c), "customer %s was charged once per confirmed order, and for no other", c)
+	}
+
+	// notifications came back too: each customer is told of their last order.
+	last := map[string]string{}
+	for _, pl := range all {
+		last[pl.CustomerID] = pl.ID
+	}
+	for c, orderID := range last {
+		eventually(t, time.Minute, func() bool {
+			for _, n := range notificationsOf(t, c) {
+				if n.OrderID == orderID {
+					return true
+				}
+			}
+			return false
+		}, "customer %s was never notified of their last order %s\n%s", c, orderID, logsOnFailure())
 	}
 }
 
