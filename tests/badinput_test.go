@@ -56,6 +56,8 @@ func TestBadInput(t *testing.T) {
 		{"product: exists", http.MethodPost, "/api/catalog/products", order(`{"id":"` + p.ID + `","name":"x","priceCents":1,"currency":"EUR"}`), nil, 409},
 		{"product: oversized", http.MethodPost, "/api/catalog/products", order(big), nil, 413},
 		{"product: unknown", http.MethodGet, "/api/catalog/products/no-such-product", nil, nil, 404},
+		{"products: list with a limit of 0", http.MethodGet, "/api/catalog/products?limit=0", nil, nil, 400},
+		{"products: list after a malformed id", http.MethodGet, "/api/catalog/products?after=a%2Fb", nil, nil, 400},
 		{"product: update with zero price", http.MethodPut, "/api/catalog/products/" + p.ID, order(`{"name":"x","priceCents":0,"currency":"EUR"}`), nil, 400},
 		// inventory
 		{"stock: negative", http.MethodPut, "/api/inventory/stock/" + p.ID, order(`{"available":-1}`), nil, 400},

@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -26,4 +29,30 @@ func TestOrdersOfACustomerPageByPage(t *testing.T) {
 		assert.Equal(t, placed[n-1-i], o.ID, "position %d, newest first", i)
 		assert.Equal(t, customer, o.CustomerID)
 	}
+}
+
+// TestProductsPageByPage lists the catalog through the gateway a few products
+// at a time, following each answer's Link header: every product once, sorted
+// by id, the one just created among them.
+func TestProductsPageByPage(t *testing.T) {
+	created := newProduct(t, 100, 0)
+	var ids []string
+	path := "/api/catalog/products?limit=3"
+	for page := 1; path != ""; page++ {
+		r := call(t, http.MethodGet, path, nil, nil)
+		require.Equal(t, http.StatusOK, r.status, "page %d (%s): %s", page, path, r.body)
+		var ps []product
+		r.json(t, &ps)
+		for _, p := range ps {
+			ids = append(ids, p.ID)
+		}
+		path = ""
+		if link := r.header.Get("Link"); link != "" {
+			require.True(t, strings.HasPrefix(link, "</api/catalog/products?") && strings.HasSuffix(link, `>; rel="next"`), "link %q", link)
+			path = strings.TrimSuffix(strings.TrimPrefix(link, "<"), `>; rel="next"`)
+		}
+	}
+	assert.Contains(t, ids, created.ID)
+	assert.True(t, slices.IsSorted(ids), "sorted by id")
+	assert.Len(t, ids, len(slices.Compact(slices.Clone(ids))), "each product once")
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -84,4 +87,22 @@ func jsonKind(goKind string) string {
 	default:
 		return fmt.Sprintf("JSON %s", strings.ReplaceAll(goKind, "struct", "object"))
 	}
+}
+
+// QueryInt reads the query parameter name of q as a whole number from lo to
+// hi, or def when it is absent; anything else is an EInvalid error that says
+// what is allowed.
+func QueryInt(q url.Values, name string, def, lo, hi int) (int, error) {
+	v, ok := q[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < lo || n > hi {
+		if hi == math.MaxInt {
+			return 0, Errorf(EInvalid, "%s must be a whole number of at least %d, not %q", name, lo, v[0])
+		}
+		return 0, Errorf(EInvalid, "%s must be a whole number from %d to %d, not %q", name, lo, hi, v[0])
+	}
+	return n, nil
 }

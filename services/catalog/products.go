@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -93,13 +94,29 @@ func (c *catalog) get(ctx context.Context, id string) (product, bool, error) {
 	return statestore.GetJSON[product](ctx, c.dapr, c.store, productKey(id))
 }
 
-// list returns every product, sorted by id.
-func (c *catalog) list(ctx context.Context) ([]product, error) {
+// Paging of the product list.
+const (
+	defaultListLimit = 100
+	maxListLimit     = 500
+)
+
+// list returns at most limit products whose ids sort after after, by id, and
+// the id to list the next page after: "" when no product is left.
+func (c *catalog) list(ctx context.Context, after string, limit int) ([]product, string, error) {
 	idx, _, err := statestore.GetJSON[productIndex](ctx, c.dapr, c.store, indexKey)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return c.getMany(ctx, idx.IDs)
+	start, found := slices.BinarySearch(idx.IDs, after)
+	if found {
+		start++
+	}
+	end := min(start+limit, len(idx.IDs))
+	ps, err := c.getMany(ctx, idx.IDs[start:end])
+	if err != nil || end == len(idx.IDs) {
+		return ps, "", err
+	}
+	return ps, idx.IDs[end-1], nil
 }
 
 // getMany returns the products of ids that exist, sorted by id, in one read.
@@ -219,28 +236,52 @@ func pathID(r *http.Request) (string, error) {
 	return ids.FromPath(r, "id", "product id")
 }
 
-// handleListProducts answers GET /products with every product, or with those of
-// GET /products?ids=a,b,c that exist, as a JSON array sorted by id.
+// handleListProducts answers GET /products[?limit=n][&after=id] with a page of
+// the products, sorted by id, and a Link header to the next page while any
+// are left; or GET /products?ids=a,b,c with those of them that exist. Either
+// way the body is a JSON array.
 func handleListProducts(log *slog.Logger, cat *catalog) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var (
-			ps  []product
-			err error
-		)
-		if values, ok := r.URL.Query()["ids"]; ok {
-			var productIDs []string
-			if productIDs, err = parseIDs(values); err == nil {
-				ps, err = cat.getMany(r.Context(), productIDs)
-			}
-		} else {
-			ps, err = cat.list(r.Context())
-		}
+		ps, next, limit, err := listProducts(r, cat)
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return
 		}
+		if next != "" {
+			w.Header().Set("Link", fmt.Sprintf(`<%s/products?limit=%d&after=%s>; rel="next"`,
+				httpx.ForwardedPrefix(r), limit, url.QueryEscape(next)))
+		}
 		httpx.WriteJSON(w, http.StatusOK, ps)
 	}
+}
+
+// listProducts reads the query of GET /products and the products it asks for,
+// and returns the id to list the next page after ("" when none) and the page
+// size.
+func listProducts(r *http.Request, cat *catalog) (ps []product, next string, limit int, err error) {
+	q := r.URL.Query()
+	if values, ok := q["ids"]; ok {
+		if q.Has("limit") || q.Has("after") {
+			return nil, "", 0, httpx.Errorf(httpx.EInvalid, "query parameter ids names the products; it does not take limit or after")
+		}
+		productIDs, err := parseIDs(values)
+		if err != nil {
+			return nil, "", 0, err
+		}
+		ps, err = cat.getMany(r.Context(), productIDs)
+		return ps, "", 0, err
+	}
+	if limit, err = httpx.QueryInt(q, "limit", defaultListLimit, 1, maxListLimit); err != nil {
+		return nil, "", 0, err
+	}
+	after := q.Get("after")
+	if q.Has("after") {
+		if err := ids.Check("after", after); err != nil {
+			return nil, "", 0, httpx.Errorf(httpx.EInvalid, "query parameter %v", err)
+		}
+	}
+	ps, next, err = cat.list(r.Context(), after, limit)
+	return ps, next, limit, err
 }
 
 // handleGetProduct answers GET /products/{id}.

@@ -77,6 +77,18 @@ func TestAPI(t *testing.T) {
 				{"id":"tea","name":"Green tea, 20 bags","priceCents":349,"currency":"EUR"}]`},
 		{name: "list empty store", setup: func(f *daprfake.Client) { *f = daprfake.Client{} },
 			method: "GET", path: "/products", status: 200, want: `[]`},
+		{name: "list a page", method: "GET", path: "/products?limit=2", status: 200,
+			want: `[` + appleJS + `,{"id":"banana","name":"Banana","priceCents":30,"currency":"EUR"}]`},
+		{name: "list after an id that is not a product", method: "GET", path: "/products?limit=1&after=b", status: 200,
+			want: `[{"id":"banana","name":"Banana","priceCents":30,"currency":"EUR"}]`},
+		{name: "list after the last", method: "GET", path: "/products?after=zzz", status: 200, want: `[]`},
+		{name: "list: limit 0", method: "GET", path: "/products?limit=0", status: 400, detail: `limit must be a whole number from 1 to 500, not "0"`},
+		{name: "list: limit over 500", method: "GET", path: "/products?limit=501", status: 400, detail: "from 1 to 500"},
+		{name: "list: limit not a number", method: "GET", path: "/products?limit=all", status: 400, detail: `not "all"`},
+		{name: "list: bad after", method: "GET", path: "/products?after=a%2Fb", status: 400, detail: `query parameter after "a/b" may only hold`},
+		{name: "list: empty after", method: "GET", path: "/products?after=", status: 400, detail: "query parameter after is empty"},
+		{name: "ids with limit", method: "GET", path: "/products?ids=apple&limit=2", status: 400, detail: "does not take limit or after"},
+		{name: "list: products unreadable", setup: daprfake.FailOn("GetBulkState"), method: "GET", path: "/products?limit=2", status: 500, detail: "internal error"},
 		{name: "ids: only those found, sorted", method: "GET", path: "/products?ids=tea,apple,nope,apple", status: 200,
 			want: `[` + appleJS + `,{"id":"tea","name":"Green tea, 20 bags","priceCents":349,"currency":"EUR"}]`},
 		{name: "ids: repeated parameter", method: "GET", path: "/products?ids=tea&ids=apple", status: 200,
@@ -233,9 +245,43 @@ func TestSeedFromTwoInstancesAtOnce(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, len(demoProducts), created[0]+created[1]+created[2]+created[3])
 	cat := &catalog{dapr: fake, store: testStore, locks: keylock.New(16)}
-	ps, err := cat.list(context.Background())
+	ps, next, err := cat.list(context.Background(), "", maxListLimit)
 	require.NoError(t, err)
 	assert.Len(t, ps, len(demoProducts))
+	assert.Empty(t, next)
+}
+
+// TestListProductsPageByPage follows the Link header from page to page, as the
+// gateway exposes them: every product once, sorted by id.
+func TestListProductsPageByPage(t *testing.T) {
+	cat, _ := newTestCatalog(t)
+	srv := newServer(quiet(), "catalog-1", cat)
+	var got []string
+	var links []string
+	path := "/products?limit=2"
+	for path != "" {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set(httpx.HeaderForwardedPrefix, "/api/catalog")
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+		var ps []product
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &ps))
+		for _, p := range ps {
+			got = append(got, p.ID)
+		}
+		path = ""
+		if link := rec.Header().Get("Link"); link != "" {
+			links = append(links, link)
+			target, _, _ := strings.Cut(strings.TrimPrefix(link, "<"), ">")
+			path = strings.TrimPrefix(target, "/api/catalog")
+		}
+	}
+	assert.Equal(t, []string{"apple", "banana", "coffee", "notebook", "tea"}, got)
+	assert.Equal(t, []string{
+		`</api/catalog/products?limit=2&after=banana>; rel="next"`,
+		`</api/catalog/products?limit=2&after=notebook>; rel="next"`,
+	}, links)
 }
 
 func TestSeedFailure(t *testing.T) {

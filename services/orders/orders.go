@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -112,12 +110,12 @@ func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 			httpx.WriteError(w, r, log, httpx.Errorf(httpx.EInvalid, "customerId must be 1 to %d characters of A-Z, a-z, 0-9, '.', '_' or '-'", maxIDLen))
 			return
 		}
-		limit, err := queryInt(q, "limit", defaultListLimit, 1, maxListLimit)
+		limit, err := httpx.QueryInt(q, "limit", defaultListLimit, 1, maxListLimit)
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return
 		}
-		before, err := queryInt(q, "before", math.MaxInt, 1, math.MaxInt)
+		before, err := httpx.QueryInt(q, "before", math.MaxInt, 1, math.MaxInt)
 		if err != nil {
 			httpx.WriteError(w, r, log, err)
 			return
@@ -133,23 +131,6 @@ func handleListOrders(log *slog.Logger, svc *orders) http.HandlerFunc {
 		}
 		httpx.WriteJSON(w, http.StatusOK, answer)
 	}
-}
-
-// queryInt reads the query parameter name as an integer from lo to hi, or def
-// when it is absent.
-func queryInt(q url.Values, name string, def, lo, hi int) (int, error) {
-	v, ok := q[name]
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v[0])
-	if err != nil || n < lo || n > hi {
-		if hi == math.MaxInt {
-			return 0, httpx.Errorf(httpx.EInvalid, "%s must be a whole number of at least %d, not %q", name, lo, v[0])
-		}
-		return 0, httpx.Errorf(httpx.EInvalid, "%s must be a whole number from %d to %d, not %q", name, lo, hi, v[0])
-	}
-	return n, nil
 }
 
 // listOrders returns the customer's latest limit orders before position
