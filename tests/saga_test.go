@@ -189,6 +189,30 @@ func TestDeadEventThatCanSucceedIsProcessed(t *testing.T) {
 	assert.True(t, report.Recent[0].Processed, "counted as dead, and processed")
 }
 
+// TestChargeOfACancelledOrderIsGivenBack has payments charge an order and then
+// hear that the order was cancelled, as orders announces a cancellation that
+// comes after a charge (a poison outcome about the order): the customer gets
+// the charge back, once. The events are published by hand, about an order id
+// that orders does not know, so orders drops what it hears of it as poison.
+func TestChargeOfACancelledOrderIsGivenBack(t *testing.T) {
+	customer := newCustomer(t, 1_000)
+	orderID := httpx.NewID()
+	reserved := events.Stock{OrderID: orderID, CustomerID: customer, TotalCents: 300, Currency: "EUR"}
+	publish(t, events.TopicInventory, cloudEvent(events.EventID(orderID, events.StockReserved), events.StockReserved, reserved))
+	eventually(t, 60*time.Second, func() bool { return balance(t, customer) == 700 },
+		"payments never charged the reservation\n%s", logsOnFailure())
+
+	cancelled := events.Order{OrderID: orderID, CustomerID: customer, Status: "cancelled", Reason: "processing_failed",
+		Lines: []events.Line{{ProductID: "p", Quantity: 1, PriceCents: 300}}, TotalCents: 300, Currency: "EUR"}
+	for range 2 {
+		publish(t, events.TopicOrderCancelled, cloudEvent(events.EventID(orderID, events.OrderCancelled), events.OrderCancelled, cancelled))
+	}
+	eventually(t, 60*time.Second, func() bool { return balance(t, customer) == 1_000 },
+		"the charge of the cancelled order was never given back\n%s", logsOnFailure())
+	time.Sleep(time.Second)
+	assert.Equal(t, int64(1_000), balance(t, customer), "given back once")
+}
+
 func publish(t *testing.T, topic string, ce map[string]any) {
 	t.Helper()
 	body, err := json.Marshal(ce)

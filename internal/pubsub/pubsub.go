@@ -19,6 +19,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/ids"
 )
 
 // MaxEventBytes is the largest delivered event a handler reads.
@@ -56,6 +57,23 @@ func Publish(ctx context.Context, p Publisher, topic, typ, orderID string, paylo
 // contract and so can never be processed.
 func Poison(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", events.ErrPoison, fmt.Sprintf(format, args...))
+}
+
+// OrderOf decodes the order an order event carries, and holds it to what every
+// consumer needs: an order id and a customer id. An order that misses either is
+// poison.
+func OrderOf(e events.Envelope) (events.Order, error) {
+	var o events.Order
+	if err := e.DecodeData(&o); err != nil {
+		return o, err
+	}
+	if err := ids.Check("orderId", o.OrderID); err != nil {
+		return o, Poison("%v", err)
+	}
+	if err := ids.Check("customerId", o.CustomerID); err != nil {
+		return o, Poison("order %s: %v", o.OrderID, err)
+	}
+	return o, nil
 }
 
 // read reads and decodes the CloudEvent the sidecar delivered. A body over

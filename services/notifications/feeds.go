@@ -122,15 +122,9 @@ func onOrderEvent(f *feeds, typ string) func(context.Context, events.Envelope) e
 		status = events.StatusCancelled
 	}
 	return func(ctx context.Context, e events.Envelope) error {
-		var o events.Order
-		if err := e.DecodeData(&o); err != nil {
+		o, err := pubsub.OrderOf(e)
+		if err != nil {
 			return err
-		}
-		if err := ids.Check("orderId", o.OrderID); err != nil {
-			return pubsub.Poison("%v", err)
-		}
-		if err := ids.Check("customerId", o.CustomerID); err != nil {
-			return pubsub.Poison("order %s: %v", o.OrderID, err)
 		}
 		if o.TotalCents < 0 {
 			return pubsub.Poison("order %s: totalCents %d is negative", o.OrderID, o.TotalCents)

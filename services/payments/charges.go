@@ -12,6 +12,11 @@ package main
 // Then the outcome is recorded (the charge key, create-if-absent) and published,
 // and the mark goes with the account's next change. A redelivered event finds
 // the recorded outcome and publishes it again, changing nothing.
+//
+// A cancelled order's charge is refunded the same way: the account is credited
+// by compare-and-swap with a mark naming the refund, then the record says
+// refunded. A cancellation that comes before any charge records the order as
+// cancelled, so that a late reservation finds the record and charges nothing.
 
 import (
 	"context"
@@ -27,10 +32,13 @@ import (
 const (
 	statusSucceeded = "succeeded"
 	statusFailed    = "failed"
+	statusRefunded  = "refunded"  // succeeded, and given back when the order was cancelled
+	statusCancelled = "cancelled" // the order was cancelled before any charge
 )
 
 func chargeKey(orderID string) string { return "charge-" + orderID }
 func chargeOp(orderID string) string  { return "charge/" + orderID }
+func refundOp(orderID string) string  { return "refund/" + orderID }
 
 // charge is the recorded outcome of charging an order.
 type charge struct {
@@ -173,4 +181,64 @@ func (b *bank) publish(ctx context.Context, rec charge) error {
 		Currency:    rec.Currency,
 		Reason:      rec.Reason,
 	})
+}
+
+// onOrderCancelled processes an OrderCancelled event.
+func onOrderCancelled(b *bank) func(context.Context, events.Envelope) error {
+	return func(ctx context.Context, e events.Envelope) error {
+		o, err := pubsub.OrderOf(e)
+		if err != nil {
+			return err
+		}
+		return b.cancel(ctx, o)
+	}
+}
+
+// cancel gives back the charge of the cancelled order o, once, or records the
+// order as cancelled when nothing was charged yet. Nothing is published: the
+// order is final already, and a refund is the customer's balance.
+func (b *bank) cancel(ctx context.Context, o events.Order) error {
+	unlock := b.locks.Lock(chargeKey(o.OrderID), accountKey(o.CustomerID))
+	defer unlock()
+
+	rec, found, err := statestore.GetJSON[charge](ctx, b.dapr, b.store, chargeKey(o.OrderID))
+	if err != nil {
+		return err
+	}
+	if !found {
+		// The record that stands may be a charge another instance just made.
+		rec, err = b.record(ctx, charge{OrderID: o.OrderID, CustomerID: o.CustomerID,
+			AmountCents: o.TotalCents, Currency: o.Currency, Status: statusCancelled, Reason: o.Reason})
+		if err != nil {
+			return err
+		}
+	}
+	if rec.Status != statusSucceeded {
+		return nil
+	}
+	op := refundOp(o.OrderID)
+	err = b.accounts.Change(ctx, rec.CustomerID, func(a *account) (bool, error) {
+		if _, done := a.Pending[op]; done {
+			return false, nil
+		}
+		a.BalanceCents += rec.AmountCents
+		a.Pending[op] = rec.AmountCents
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	err = statestore.UpdateJSON(ctx, b.dapr, b.store, chargeKey(o.OrderID), func(c *charge, _ bool) (bool, error) {
+		if c.Status != statusSucceeded {
+			return false, nil
+		}
+		c.Status = statusRefunded
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	b.forget(ctx, rec.CustomerID, op)
+	b.log.InfoContext(ctx, "charge refunded", "orderId", o.OrderID, "customerId", rec.CustomerID, "amountCents", rec.AmountCents)
+	return nil
 }

@@ -252,6 +252,10 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 			"rules":[{"match":"event.type == \"daprshop.stock.reserved.v1\"","path":"/events/stock-reserved"}],
 			"default":"/events/other"},
 			"bulkSubscribe":{"enabled":true,"maxMessagesCount":100,"maxAwaitDurationMs":20}},
+		{"pubsubname":"pubsub","topic":"order-cancelled","deadLetterTopic":"payments-deadletter","routes":{
+			"rules":[{"match":"event.type == \"daprshop.order.cancelled.v1\"","path":"/events/order-cancelled"}],
+			"default":"/events/other"},
+			"bulkSubscribe":{"enabled":true,"maxMessagesCount":100,"maxAwaitDurationMs":20}},
 		{"pubsubname":"pubsub","topic":"payments-deadletter","routes":{"default":"/events/deadletter"}}]`, rec.Body.String())
 
 	assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOtherEvent, cloudEvent(t, events.StockRejected, "o1", stock("o1", "c1", 1))))
@@ -283,4 +287,95 @@ func TestDeadEventsAreProcessedAgain(t *testing.T) {
 	assert.JSONEq(t, `{"count":2,"recent":[
 		{"id":"o1/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory","processed":true},
 		{"id":"o1/daprshop.stock.reserved.v1","type":"daprshop.stock.reserved.v1","topic":"inventory","processed":true}]}`, rec.Body.String())
+}
+
+// cancelledOrder is the OrderCancelled data of order orderID of customerID.
+func cancelledOrder(orderID, customerID string, total int64, reason string) events.Order {
+	return events.Order{OrderID: orderID, CustomerID: customerID, Status: events.StatusCancelled, Reason: reason,
+		Lines: []events.Line{{ProductID: "apple", Quantity: 1, PriceCents: total}}, TotalCents: total, Currency: "EUR"}
+}
+
+func TestOrderCancelled(t *testing.T) {
+	reserve := func(orderID string, total int64) string {
+		return cloudEvent(t, events.StockReserved, orderID, stock(orderID, "c1", total))
+	}
+	cancel := func(orderID string, total int64) string {
+		return cloudEvent(t, events.OrderCancelled, orderID, cancelledOrder(orderID, "c1", total, events.ReasonProcessing))
+	}
+	t.Run("a charge is given back once, however often the cancellation comes", func(t *testing.T) {
+		srv, fake := setup(t, map[string]int64{"c1": 1000})
+		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
+		require.Equal(t, int64(700), balanceOf(t, fake, "c1"))
+		for range 3 {
+			assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+		}
+		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+		assert.Equal(t, statusRefunded, chargeStatus(t, fake, "o1"))
+		assert.Equal(t, []outcome{succeeded("o1", "c1", 300)}, published(t, fake), "a refund announces nothing")
+
+		// A late redelivery of the reservation charges nothing again.
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
+		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+	})
+	t.Run("a declined charge has nothing to give back", func(t *testing.T) {
+		srv, fake := setup(t, map[string]int64{"c1": 100})
+		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+		assert.Equal(t, int64(100), balanceOf(t, fake, "c1"))
+		assert.Equal(t, statusFailed, chargeStatus(t, fake, "o1"))
+	})
+	t.Run("a cancellation before the charge keeps a late reservation from charging", func(t *testing.T) {
+		srv, fake := setup(t, map[string]int64{"c1": 1000})
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+		assert.Equal(t, statusCancelled, chargeStatus(t, fake, "o1"))
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
+		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+		pubs := published(t, fake)
+		require.Len(t, pubs, 1)
+		assert.Equal(t, events.PaymentFailed, pubs[0].Type, "the order is told it was not charged")
+	})
+	t.Run("store down: retried, and given back once afterwards", func(t *testing.T) {
+		for _, method := range []string{"GetState", "SaveState"} {
+			t.Run(method, func(t *testing.T) {
+				srv, fake := setup(t, map[string]int64{"c1": 1000})
+				require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
+				daprfake.FailOn(method)(fake)
+				assert.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+				fake.Hook = nil
+				assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+				assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+				assert.Equal(t, statusRefunded, chargeStatus(t, fake, "o1"))
+			})
+		}
+	})
+	t.Run("credited, but the record could not say so: credited once", func(t *testing.T) {
+		srv, fake := setup(t, map[string]int64{"c1": 1000})
+		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
+		fake.Hook = func(method, key string) error {
+			if method == "SaveState" && key == chargeKey("o1") {
+				return errors.New("connection refused")
+			}
+			return nil
+		}
+		assert.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+		assert.Equal(t, statusSucceeded, chargeStatus(t, fake, "o1"))
+		fake.Hook = nil
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"), "the mark kept the credit from happening twice")
+		assert.Equal(t, statusRefunded, chargeStatus(t, fake, "o1"))
+	})
+	t.Run("poison", func(t *testing.T) {
+		srv, fake := setup(t, map[string]int64{"c1": 1000})
+		for name, data := range map[string]any{
+			"no order id":   cancelledOrder("", "c1", 300, ""),
+			"bad order id":  cancelledOrder("o 1", "c1", 300, ""),
+			"no customer":   cancelledOrder("o1", "", 300, ""),
+			"not an object": json.RawMessage(`42`),
+		} {
+			assert.Equal(t, events.StatusDrop, daprfake.DeliverInBatch(t, srv, pathOrderCancelled,
+				cloudEvent(t, events.OrderCancelled, "o1", data)), name)
+		}
+		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+		assert.Empty(t, chargeStatus(t, fake, "o1"))
+	})
 }
