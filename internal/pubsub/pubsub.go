@@ -123,11 +123,17 @@ type BulkStatus struct {
 	Status  string `json:"status"`
 }
 
+// Process is what an app does with one delivered event: nil when done, an
+// error wrapping events.ErrPoison when it can never be done, any other error
+// when it may succeed later.
+type Process = func(context.Context, events.Envelope) error
+
 // BulkHandler returns the handler of one route of a bulk subscription. It hands
 // every event of the batch to process, a few at once, and answers each entry's
-// status as Handler would answer the event alone: one poison event is dropped
-// to the dead-letter topic and one failure retried without holding back the
-// rest of the batch. A batch that cannot be read at all is retried whole.
+// status by what process returned (events.StatusOf): one poison event is
+// dropped to the dead-letter topic and one failure retried without holding
+// back the rest of the batch. A batch that cannot be read at all is retried
+// whole.
 func BulkHandler(log *slog.Logger, process Process) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req bulkRequest
@@ -259,11 +265,6 @@ func (d *DeadLetters) Receive(log *slog.Logger, process Process) http.HandlerFun
 		events.Respond(w, nil)
 	}
 }
-
-// Process is what an app does with one delivered event: nil when done, an
-// error wrapping events.ErrPoison when it can never be done, any other error
-// when it may succeed later.
-type Process = func(context.Context, events.Envelope) error
 
 // ByType returns a Process for Receive that hands an event to the handler of
 // its type, and acknowledges an event of any other type, as the

@@ -335,34 +335,31 @@ func TestOrderCancelled(t *testing.T) {
 		assert.Equal(t, events.PaymentFailed, pubs[0].Type, "the order is told it was not charged")
 	})
 	t.Run("store down: retried, and given back once afterwards", func(t *testing.T) {
-		for _, method := range []string{"GetState", "SaveState"} {
-			t.Run(method, func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			fail func(method, key string) error
+			// mid is the charge's status after the failed attempt, when the
+			// test checks it: the credit went through, the record did not.
+			mid string
+		}{
+			{name: "GetState", fail: failOn("GetState", "")},
+			{name: "SaveState", fail: failOn("SaveState", "")},
+			{name: "credited, but the record could not say so: credited once", fail: failOn("SaveState", chargeKey("o1")), mid: statusSucceeded},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
 				srv, fake := setup(t, map[string]int64{"c1": 1000})
 				require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
-				daprfake.FailOn(method)(fake)
+				fake.Hook = tt.fail
 				assert.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
+				if tt.mid != "" {
+					assert.Equal(t, tt.mid, chargeStatus(t, fake, "o1"))
+				}
 				fake.Hook = nil
 				assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
-				assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+				assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"), "the mark kept the credit from happening twice")
 				assert.Equal(t, statusRefunded, chargeStatus(t, fake, "o1"))
 			})
 		}
-	})
-	t.Run("credited, but the record could not say so: credited once", func(t *testing.T) {
-		srv, fake := setup(t, map[string]int64{"c1": 1000})
-		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathStockReserved, reserve("o1", 300)))
-		fake.Hook = func(method, key string) error {
-			if method == "SaveState" && key == chargeKey("o1") {
-				return errors.New("connection refused")
-			}
-			return nil
-		}
-		assert.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
-		assert.Equal(t, statusSucceeded, chargeStatus(t, fake, "o1"))
-		fake.Hook = nil
-		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cancel("o1", 300)))
-		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"), "the mark kept the credit from happening twice")
-		assert.Equal(t, statusRefunded, chargeStatus(t, fake, "o1"))
 	})
 	t.Run("poison", func(t *testing.T) {
 		srv, fake := setup(t, map[string]int64{"c1": 1000})
@@ -378,4 +375,15 @@ func TestOrderCancelled(t *testing.T) {
 		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
 		assert.Empty(t, chargeStatus(t, fake, "o1"))
 	})
+}
+
+// failOn is a fake hook that fails method on every key, or on key alone when
+// it is not empty.
+func failOn(method, key string) func(string, string) error {
+	return func(m, k string) error {
+		if m == method && (key == "" || k == key) {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
 }
