@@ -209,28 +209,6 @@ func (c *catalog) addToIndex(ctx context.Context, id string) error {
 	return nil
 }
 
-// parseIDs reads the ids query parameter: product ids separated by commas, given
-// once or several times.
-func parseIDs(values []string) ([]string, error) {
-	var out []string
-	seen := map[string]bool{}
-	for _, v := range values {
-		for _, id := range strings.Split(v, ",") {
-			if err := ids.Check("product id", id); err != nil {
-				return nil, httpx.Errorf(httpx.EInvalid, "query parameter ids: %v", err)
-			}
-			if !seen[id] {
-				seen[id] = true
-				out = append(out, id)
-			}
-		}
-	}
-	if len(out) > maxQueryIDs {
-		return nil, httpx.Errorf(httpx.EInvalid, "query parameter ids names %d products; the limit is %d", len(out), maxQueryIDs)
-	}
-	return out, nil
-}
-
 // pathID returns the {id} of the request's path, checked.
 func pathID(r *http.Request) (string, error) {
 	return ids.FromPath(r, "id", "product id")
@@ -264,7 +242,7 @@ func listProducts(r *http.Request, cat *catalog) (ps []product, next string, lim
 		if q.Has("limit") || q.Has("after") {
 			return nil, "", 0, httpx.Errorf(httpx.EInvalid, "query parameter ids names the products; it does not take limit or after")
 		}
-		productIDs, err := parseIDs(values)
+		productIDs, err := ids.ParseList("ids", "product id", values, maxQueryIDs)
 		if err != nil {
 			return nil, "", 0, err
 		}
