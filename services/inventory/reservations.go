@@ -22,10 +22,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/ids"
 	"github.com/daprshop/daprshop/internal/pubsub"
 	"github.com/daprshop/daprshop/internal/statestore"
@@ -438,4 +441,61 @@ func (l *ledger) publish(ctx context.Context, typ string, rec reservation) error
 		Currency:   rec.Currency,
 		Reason:     rec.Reason,
 	})
+}
+
+// maxLookup bounds GET /reservations?orderIds=..., which the orders service's
+// reconciler sends in batches.
+const maxLookup = 100
+
+// reservationStatus is one entry of the answer to GET /reservations: the
+// outcome of a recorded reservation, which is what the reconciler checks, without
+// its lines.
+type reservationStatus struct {
+	OrderID    string `json:"orderId"`
+	CustomerID string `json:"customerId"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// reservations returns, in one bulk read, the recorded reservations of
+// orderIDs in their order, leaving out the orders that have none.
+func (l *ledger) reservations(ctx context.Context, orderIDs []string) ([]reservationStatus, error) {
+	keys := make([]string, len(orderIDs))
+	for i, id := range orderIDs {
+		keys[i] = reservationKey(id)
+	}
+	read, err := statestore.GetBulk(ctx, l.dapr, l.store, keys...)
+	if err != nil {
+		return nil, err
+	}
+	out := []reservationStatus{}
+	for _, key := range keys {
+		rec, found, err := statestore.DecodeJSON[reservation](key, read[key])
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, reservationStatus{OrderID: rec.OrderID, CustomerID: rec.CustomerID,
+				Status: rec.Status, Reason: rec.Reason})
+		}
+	}
+	return out, nil
+}
+
+// handleListReservations answers GET /reservations?orderIds=a,b,c with the
+// recorded reservations of those orders, in the order asked, each once; an order
+// the inventory has not recorded is left out, so the answer may be [].
+func handleListReservations(log *slog.Logger, led *ledger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		orderIDs, err := ids.ParseList("orderIds", "order id", r.URL.Query()["orderIds"], maxLookup)
+		var out []reservationStatus
+		if err == nil {
+			out, err = led.reservations(r.Context(), orderIDs)
+		}
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, out)
+	}
 }

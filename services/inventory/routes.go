@@ -24,6 +24,7 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, led *ledger, dead 
 	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
 	r.HandleFunc("/stock/{productID}", led.stock.HandleGet(log)).Methods(http.MethodGet)
 	r.HandleFunc("/stock/{productID}", led.stock.HandlePut(log)).Methods(http.MethodPut)
+	r.HandleFunc("/reservations", handleListReservations(log, led)).Methods(http.MethodGet)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
 	placed, cancelled := onOrderPlaced(led), onOrderCancelled(led)

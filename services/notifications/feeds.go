@@ -192,3 +192,69 @@ func handleListNotifications(log *slog.Logger, f *feeds) http.HandlerFunc {
 		httpx.WriteJSON(w, http.StatusOK, fd)
 	}
 }
+
+// maxLookup bounds GET /notified?orderIds=..., which the orders service's
+// reconciler sends in batches.
+const maxLookup = 100
+
+// notifiedTypes are the order events that notify a customer, in the order GET
+// /notified lists an order's entries.
+var notifiedTypes = []string{events.OrderConfirmed, events.OrderCancelled}
+
+// notifiedEntry is one entry of the answer to GET /notified: a notification of
+// Type about OrderID was added to its customer's feed At.
+type notifiedEntry struct {
+	OrderID string    `json:"orderId"`
+	Type    string    `json:"type"`
+	At      time.Time `json:"at"`
+}
+
+// notified returns, in one bulk read of the marks, which notifications of
+// orderIDs were added to a feed: for each order in turn, confirmed before
+// cancelled, one entry per mark found. The marks answer rather than the feeds,
+// which drop old notifications and are kept by customer, not by order.
+func (f *feeds) notified(ctx context.Context, orderIDs []string) ([]notifiedEntry, error) {
+	keys := make([]string, 0, len(orderIDs)*len(notifiedTypes))
+	for _, id := range orderIDs {
+		for _, typ := range notifiedTypes {
+			keys = append(keys, markKey(events.EventID(id, typ)))
+		}
+	}
+	read, err := statestore.GetBulk(ctx, f.dapr, f.store, keys...)
+	if err != nil {
+		return nil, err
+	}
+	out := []notifiedEntry{}
+	for _, id := range orderIDs {
+		for _, typ := range notifiedTypes {
+			key := markKey(events.EventID(id, typ))
+			m, found, err := statestore.DecodeJSON[mark](key, read[key])
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				out = append(out, notifiedEntry{OrderID: id, Type: typ, At: m.At})
+			}
+		}
+	}
+	return out, nil
+}
+
+// handleListNotified answers GET /notified?orderIds=a,b,c with the
+// notifications of those orders that were added to a feed, by order in the
+// order asked, each order once; an order that notified nobody is left out, so
+// the answer may be [].
+func handleListNotified(log *slog.Logger, f *feeds) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		orderIDs, err := ids.ParseList("orderIds", "order id", r.URL.Query()["orderIds"], maxLookup)
+		var out []notifiedEntry
+		if err == nil {
+			out, err = f.notified(r.Context(), orderIDs)
+		}
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, out)
+	}
+}

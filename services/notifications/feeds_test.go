@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -300,4 +301,124 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.JSONEq(t, `{"count":1,"recent":[{"id":"o9/daprshop.order.confirmed.v1","type":"daprshop.order.confirmed.v1","topic":"order-confirmed","processed":true}]}`, rec.Body.String())
 	require.Len(t, feedOf(t, srv, "c1").Notifications, 1, "a dead event that can be processed is, late")
 	assert.Equal(t, "o9", feedOf(t, srv, "c1").Notifications[0].OrderID)
+}
+
+// reads counts the state reads made through it, so that a test can tell one
+// bulk read from many.
+type reads struct {
+	*daprfake.Client
+	bulk, single int
+	keys         []string
+}
+
+func (r *reads) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error) {
+	r.bulk++
+	r.keys = append(r.keys, keys...)
+	return r.Client.GetBulkState(ctx, store, keys, meta, parallelism)
+}
+
+func (r *reads) GetState(ctx context.Context, store, key string, meta map[string]string) (*client.StateItem, error) {
+	r.single++
+	return r.Client.GetState(ctx, store, key, meta)
+}
+
+func TestListNotified(t *testing.T) {
+	many := make([]string, maxLookup+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("x%d", i)
+	}
+	confirmedAt := func(orderID string, at string) string {
+		return `{"orderId":"` + orderID + `","type":"daprshop.order.confirmed.v1","at":"` + at + `"}`
+	}
+	cancelledAt := func(orderID string, at string) string {
+		return `{"orderId":"` + orderID + `","type":"daprshop.order.cancelled.v1","at":"` + at + `"}`
+	}
+	tests := []struct {
+		name   string
+		setup  func(*daprfake.Client)
+		method string // GET unless set
+		path   string
+		status int
+		want   string
+		keys   int // how many marks are read
+		detail string
+	}{
+		{name: "found and not, in the order asked, each once, confirmed first", path: "/notified?orderIds=o3,nope,o1,o3&orderIds=o2,o1",
+			status: 200, keys: 8, want: `[` + cancelledAt("o3", "2026-11-26T12:03:00Z") + `,` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `,` +
+				confirmedAt("o2", "2026-11-26T12:02:00Z") + `,` + cancelledAt("o2", "2026-11-26T12:04:00Z") + `]`},
+		{name: "one", path: "/notified?orderIds=o1", status: 200, keys: 2, want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
+		{name: "none found", path: "/notified?orderIds=nope,o9", status: 200, keys: 4, want: `[]`},
+		{name: "the limit", path: "/notified?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", status: 200, keys: 2 * maxLookup,
+			want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
+		{name: "duplicates count once", path: "/notified?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", status: 200, keys: 2,
+			want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
+
+		{name: "missing", path: "/notified", status: 400, detail: "query parameter orderIds is required"},
+		{name: "other parameter only", path: "/notified?customerId=c1", status: 400, detail: "query parameter orderIds is required"},
+		{name: "empty", path: "/notified?orderIds=", status: 400, detail: "query parameter orderIds: order id is empty"},
+		{name: "empty element", path: "/notified?orderIds=o1,,o2", status: 400, detail: "query parameter orderIds: order id is empty"},
+		{name: "bad id", path: "/notified?orderIds=o1,a%2Fb", status: 400, detail: `query parameter orderIds: order id "a/b" may only hold`},
+		{name: "long id", path: "/notified?orderIds=" + strings.Repeat("o", 65), status: 400, detail: "order id is 65 characters long; the limit is 64"},
+		{name: "too many", path: "/notified?orderIds=" + strings.Join(many, ","), status: 400,
+			detail: "query parameter orderIds names 101 orders; the limit is 100"},
+		{name: "post not allowed", method: "POST", path: "/notified?orderIds=o1", status: 405, detail: "not allowed"},
+
+		{name: "store down", setup: daprfake.FailOn("GetBulkState"), path: "/notified?orderIds=o1,o2", status: 500, detail: "internal error"},
+		{name: "corrupt mark", setup: func(f *daprfake.Client) { f.Put(testStore, markKey("o2/"+events.OrderCancelled), []byte("{")) },
+			path: "/notified?orderIds=o1,o2", status: 500, detail: "internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &reads{Client: &daprfake.Client{}}
+			put := func(orderID, typ string, minute int) {
+				fake.Put(testStore, markKey(events.EventID(orderID, typ)), mark{CustomerID: "c1", At: at.Add(time.Duration(minute) * time.Minute)})
+			}
+			put("o1", events.OrderConfirmed, 1)
+			put("o2", events.OrderConfirmed, 2)
+			put("o3", events.OrderCancelled, 3)
+			put("o2", events.OrderCancelled, 4)
+			if tt.setup != nil {
+				tt.setup(fake.Client)
+			}
+			before := fake.Dump(testStore)
+			srv := newServer(quiet(), "notifications-1", "notifications", newFeeds(fake))
+			method := tt.method
+			if method == "" {
+				method = "GET"
+			}
+			rec := do(t, srv, method, tt.path)
+			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
+			assert.Equal(t, before, fake.Dump(testStore), "a lookup changes nothing")
+			assert.Zero(t, fake.single, "no single-key reads")
+			if tt.status >= 400 {
+				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
+				var p httpx.Problem
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+				assert.Contains(t, p.Detail, tt.detail)
+				assert.NotContains(t, rec.Body.String(), "connection refused", "the store's error stays in the log")
+				assert.NotContains(t, rec.Body.String(), "notified-", "the store's keys stay in the log")
+				if tt.status < 500 {
+					assert.Zero(t, fake.bulk, "a refused request reads nothing")
+				}
+				return
+			}
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assert.JSONEq(t, tt.want, rec.Body.String())
+			assert.Equal(t, 1, fake.bulk, "one bulk read")
+			assert.Len(t, fake.keys, tt.keys, "both marks of each order asked, once")
+		})
+	}
+}
+
+// TestNotifiedAfterDelivery checks that GET /notified reads the marks that
+// processing an order event writes.
+func TestNotifiedAfterDelivery(t *testing.T) {
+	srv, _ := setup()
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderConfirmed, cloudEvent(t, events.OrderConfirmed, "o1", confirmed("o1", "c1"))))
+	require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled,
+		cloudEvent(t, events.OrderCancelled, "o2", cancelled("o2", "c2", events.ReasonOutOfStock))))
+	rec := do(t, srv, "GET", "/notified?orderIds=o2,o1,o3")
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	assert.JSONEq(t, `[{"orderId":"o2","type":"daprshop.order.cancelled.v1","at":"2026-11-26T12:00:00Z"},
+		{"orderId":"o1","type":"daprshop.order.confirmed.v1","at":"2026-11-26T12:00:00Z"}]`, rec.Body.String())
 }

@@ -27,6 +27,7 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, f *feeds, dead *pu
 	// The gateway forwards /api/notifications?customerId=... to this app's root,
 	// so the feed is served there: that is the address clients are given.
 	r.HandleFunc("/", handleListNotifications(log, f)).Methods(http.MethodGet)
+	r.HandleFunc("/notified", handleListNotified(log, f)).Methods(http.MethodGet)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
 	confirmed, cancelled := onOrderEvent(f, events.OrderConfirmed), onOrderEvent(f, events.OrderCancelled)

@@ -21,8 +21,11 @@ package main
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
 
 	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/ids"
 	"github.com/daprshop/daprshop/internal/pubsub"
 	"github.com/daprshop/daprshop/internal/statestore"
@@ -241,4 +244,51 @@ func (b *bank) cancel(ctx context.Context, o events.Order) error {
 	b.forget(ctx, rec.CustomerID, op)
 	b.log.InfoContext(ctx, "charge refunded", "orderId", o.OrderID, "customerId", rec.CustomerID, "amountCents", rec.AmountCents)
 	return nil
+}
+
+// maxLookup bounds GET /charges?orderIds=..., which the orders service's
+// reconciler sends in batches.
+const maxLookup = 100
+
+// charges returns, in one bulk read, the recorded charges of orderIDs in their
+// order, leaving out the orders that have none. A charge record holds nothing
+// private to the bank, so it is the answer as it is.
+func (b *bank) charges(ctx context.Context, orderIDs []string) ([]charge, error) {
+	keys := make([]string, len(orderIDs))
+	for i, id := range orderIDs {
+		keys[i] = chargeKey(id)
+	}
+	read, err := statestore.GetBulk(ctx, b.dapr, b.store, keys...)
+	if err != nil {
+		return nil, err
+	}
+	out := []charge{}
+	for _, key := range keys {
+		rec, found, err := statestore.DecodeJSON[charge](key, read[key])
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// handleListCharges answers GET /charges?orderIds=a,b,c with the recorded
+// charges of those orders, in the order asked, each once; an order the payments
+// service has not recorded is left out, so the answer may be [].
+func handleListCharges(log *slog.Logger, b *bank) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		orderIDs, err := ids.ParseList("orderIds", "order id", r.URL.Query()["orderIds"], maxLookup)
+		var out []charge
+		if err == nil {
+			out, err = b.charges(r.Context(), orderIDs)
+		}
+		if err != nil {
+			httpx.WriteError(w, r, log, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, out)
+	}
 }

@@ -25,6 +25,7 @@ func addRoutes(r *mux.Router, log *slog.Logger, appID string, b *bank, dead *pub
 	r.HandleFunc("/healthz", httpx.Healthz).Methods(http.MethodGet)
 	r.HandleFunc("/accounts/{customerID}", b.accounts.HandleGet(log)).Methods(http.MethodGet)
 	r.HandleFunc("/accounts/{customerID}", b.accounts.HandlePut(log)).Methods(http.MethodPut)
+	r.HandleFunc("/charges", handleListCharges(log, b)).Methods(http.MethodGet)
 
 	r.HandleFunc("/dapr/subscribe", handleSubscribe(appID)).Methods(http.MethodGet)
 	charge, cancelled := onStockReserved(b), onOrderCancelled(b)
