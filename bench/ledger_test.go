@@ -50,7 +50,9 @@ func TestMain(m *testing.M) {
 // subscriber under the app-id payments that acknowledges StockReserved events
 // without charging anything. It shares the real payments' consumer group, so it
 // takes some of the events, and the orders it took never settle: the ledger
-// must report them lost, and its check must fail.
+// must report them lost, and its check must fail. Orders runs without its
+// reconciler here, which would otherwise publish their placements again and
+// finish them (services/orders/reconcile.go): the test is of the check.
 func TestLedgerCatchesALostOrder(t *testing.T) {
 	if notIsolated != "" {
 		// Without a namespace of its own, the rogue subscriber would take events
@@ -83,6 +85,7 @@ func TestLedgerCatchesALostOrder(t *testing.T) {
 		FreePorts:    true,
 		Out:          out,
 		ReadyTimeout: 150 * time.Second,
+		AppEnv:       map[string]map[string]string{"orders": {"RECONCILE_INTERVAL": "0"}},
 	})
 	require.NoError(t, err)
 	defer sys.Stop()

@@ -11,18 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// keepsEventsForAnAbsentApp names the component sets whose broker keeps the
-// events published for an app while none of its instances runs: a consumer
-// group (Redis Streams) or a durable queue (RabbitMQ). The MQTT set uses
-// clean sessions, and an app whose sidecar is down misses what is published
-// meanwhile; the README states it ("Component sets") and says to use that set
-// only where losing an event in a restart is acceptable. On it this test would
-// fail by design.
-var keepsEventsForAnAbsentApp = map[string]bool{
-	"components":        true,
-	"postgres-rabbitmq": true,
-}
-
 // TestNoOrderLostWhenServicesCrash places orders steadily while payments,
 // inventory, notifications, and then orders itself die (app and sidecar killed at once, as
 // when their machine dies) and come back as new instances, and checks what a
@@ -31,11 +19,11 @@ var keepsEventsForAnAbsentApp = map[string]bool{
 // Idempotency-Key got one order, and every effect happened exactly once, so
 // the stock left plus the quantities confirmed is the stock at the start, and
 // every balance is the start less the totals confirmed for that customer.
+//
+// On the MQTT set the broker drops what is published for an app while its
+// sidecar is away (clean sessions), so there the orders' reconciler is what
+// finishes the orders whose events were lost (services/orders/reconcile.go).
 func TestNoOrderLostWhenServicesCrash(t *testing.T) {
-	set := componentSet()
-	if !keepsEventsForAnAbsentApp[set] {
-		t.Skipf("component set %q loses the events published while an app is down (README, \"Component sets\")", set)
-	}
 	const (
 		startStock   = 10_000
 		startBalance = 5_000 // enough for about a third of the orders: the rest are declined

@@ -80,6 +80,10 @@ const (
 	ReasonPaymentDeclined = "payment_declined"
 	ReasonNoAccount       = "no_account"
 	ReasonProcessing      = "processing_failed"
+	// ReasonTimedOut cancels an order the saga did not finish in time, which
+	// only happens when a consumer is gone for that long (see orders'
+	// reconciler).
+	ReasonTimedOut = "timed_out"
 )
 
 // Line is one product and quantity of an order.

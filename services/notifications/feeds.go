@@ -162,6 +162,8 @@ func reasonText(reason string) string {
 		return "there is no account to charge"
 	case events.ReasonProcessing:
 		return "it could not be processed"
+	case events.ReasonTimedOut:
+		return "it could not be completed in time"
 	case "":
 		return "no reason was given"
 	default:

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/daprshop/daprshop/internal/daprfake"
+	"github.com/daprshop/daprshop/internal/events"
 )
 
 // fakeSidecar is an in-memory sidecar with the Redis state store's rules and a
@@ -46,6 +47,16 @@ type fakeSidecar struct {
 	catalogAnswer []byte
 	// pub records the events published directly, outside the outbox.
 	pub daprfake.Client
+	// consumers answers the reconciler's lookups.
+	consumers fakeConsumers
+}
+
+// fakeConsumers is what the inventory, payments and notifications answer the
+// reconciler's lookups with.
+type fakeConsumers struct {
+	notified     map[string]bool   // event ids whose notification was added to a feed
+	reservations map[string]string // the status of each order's reservation
+	charges      map[string]string // the status of each order's charge
 }
 
 type fakeEntry struct {
@@ -61,7 +72,8 @@ var errETagMismatch = errors.New("possible etag mismatch")
 
 func newFake() *fakeSidecar {
 	return &fakeSidecar{
-		entries: map[string]*fakeEntry{},
+		entries:   map[string]*fakeEntry{},
+		consumers: fakeConsumers{notified: map[string]bool{}, reservations: map[string]string{}, charges: map[string]string{}},
 		products: map[string]product{
 			"apple":  {ID: "apple", Name: "Apple", PriceCents: 120, Currency: "EUR"},
 			"pear":   {ID: "pear", Name: "Pear", PriceCents: 95, Currency: "EUR"},
@@ -214,6 +226,28 @@ func (f *fakeSidecar) ExecuteStateTransaction(_ context.Context, _ string, _ map
 	return nil
 }
 
+// DeleteBulkStateItems deletes the items, each only if it still has its ETag
+// when it has one; it checks them all before it deletes any.
+func (f *fakeSidecar) DeleteBulkStateItems(_ context.Context, _ string, items []*client.DeleteStateItem) error {
+	for _, it := range items {
+		if err := f.failure("DeleteBulkStateItems", it.Key); err != nil {
+			return err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, it := range items {
+		e, ok := f.entries[it.Key]
+		if ok && it.Etag != nil && strconv.Itoa(e.version) != it.Etag.Value {
+			return fmt.Errorf("failed to delete key %s: %w", it.Key, errETagMismatch)
+		}
+	}
+	for _, it := range items {
+		delete(f.entries, it.Key)
+	}
+	return nil
+}
+
 func (f *fakeSidecar) InvokeMethod(_ context.Context, appID, methodName, verb string) ([]byte, error) {
 	if err := f.failure("InvokeMethod", methodName); err != nil {
 		return nil, err
@@ -221,10 +255,13 @@ func (f *fakeSidecar) InvokeMethod(_ context.Context, appID, methodName, verb st
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.invokes = append(f.invokes, appID+" "+verb+" "+methodName)
+	method, query, _ := strings.Cut(methodName, "?")
+	if appID != "catalog" {
+		return f.consumers.answer(appID, verb, method, query)
+	}
 	if f.catalogAnswer != nil {
 		return f.catalogAnswer, nil
 	}
-	method, query, _ := strings.Cut(methodName, "?")
 	if appID != "catalog" || verb != "GET" || method != "products" || !strings.HasPrefix(query, "ids=") {
 		return nil, fmt.Errorf("no route for %s %s on %s", verb, methodName, appID)
 	}
@@ -232,6 +269,41 @@ func (f *fakeSidecar) InvokeMethod(_ context.Context, appID, methodName, verb st
 	for _, id := range strings.Split(strings.TrimPrefix(query, "ids="), ",") {
 		if p, ok := f.products[id]; ok {
 			out = append(out, p)
+		}
+	}
+	return json.Marshal(out)
+}
+
+// answer answers a lookup as the consumer appID would.
+func (c *fakeConsumers) answer(appID, verb, method, query string) ([]byte, error) {
+	ids, ok := strings.CutPrefix(query, "orderIds=")
+	if verb != "GET" || !ok {
+		return nil, fmt.Errorf("no route for %s %s?%s on %s", verb, method, query, appID)
+	}
+	type entry struct {
+		OrderID string `json:"orderId"`
+		Type    string `json:"type,omitempty"`
+		Status  string `json:"status,omitempty"`
+	}
+	out := []entry{}
+	for _, id := range strings.Split(ids, ",") {
+		switch appID + " " + method {
+		case "notifications notified":
+			for _, typ := range []string{events.OrderConfirmed, events.OrderCancelled} {
+				if c.notified[events.EventID(id, typ)] {
+					out = append(out, entry{OrderID: id, Type: typ})
+				}
+			}
+		case "inventory reservations":
+			if st, ok := c.reservations[id]; ok {
+				out = append(out, entry{OrderID: id, Status: st})
+			}
+		case "payments charges":
+			if st, ok := c.charges[id]; ok {
+				out = append(out, entry{OrderID: id, Status: st})
+			}
+		default:
+			return nil, fmt.Errorf("no route for %s %s on %s", verb, method, appID)
 		}
 	}
 	return json.Marshal(out)

@@ -58,6 +58,12 @@ type config struct {
 	// indexPage is how many order ids a page of a customer's index holds:
 	// indexPageSize, smaller in tests.
 	indexPage int
+	// The reconciler (see reconcile.go): how often it runs (zero: never), how
+	// old an order is before it looks at it, and how long an order may stay
+	// pending or reserved before it is cancelled.
+	reconcileInterval, redriveAfter, sagaTimeout time.Duration
+	// The app-ids of the consumers the reconciler asks.
+	inventoryAppID, paymentsAppID, notificationsAppID string
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -66,15 +72,32 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.Config, err = daprapp.LoadConfig(getenv, defaults); err != nil {
 		return c, err
 	}
-	if c.catalogAppID = getenv("CATALOG_APP_ID"); c.catalogAppID == "" {
-		c.catalogAppID = "catalog"
+	for _, app := range []struct {
+		id       *string
+		env, def string
+	}{
+		{&c.catalogAppID, "CATALOG_APP_ID", "catalog"},
+		{&c.inventoryAppID, "INVENTORY_APP_ID", "inventory"},
+		{&c.paymentsAppID, "PAYMENTS_APP_ID", "payments"},
+		{&c.notificationsAppID, "NOTIFICATIONS_APP_ID", "notifications"},
+	} {
+		if *app.id = getenv(app.env); *app.id == "" {
+			*app.id = app.def
+		}
 	}
 	if c.catalogTimeout, err = httpx.Duration(getenv, "CATALOG_TIMEOUT", 3*time.Second); err != nil {
 		return c, err
 	}
-	if d, perr := time.ParseDuration(getenv("CATALOG_PRICE_TTL")); perr == nil && d == 0 {
-		c.priceTTL = 0 // ask the catalog for every order
-	} else if c.priceTTL, err = httpx.Duration(getenv, "CATALOG_PRICE_TTL", time.Second); err != nil {
+	if c.priceTTL, err = durationOrOff(getenv, "CATALOG_PRICE_TTL", time.Second); err != nil {
+		return c, err
+	}
+	if c.reconcileInterval, err = durationOrOff(getenv, "RECONCILE_INTERVAL", 2*time.Second); err != nil {
+		return c, err
+	}
+	if c.redriveAfter, err = httpx.Duration(getenv, "REDRIVE_AFTER", 10*time.Second); err != nil {
+		return c, err
+	}
+	if c.sagaTimeout, err = httpx.Duration(getenv, "SAGA_TIMEOUT", 15*time.Minute); err != nil {
 		return c, err
 	}
 	if c.claimWait, err = httpx.Duration(getenv, "IDEMPOTENCY_WAIT", 2*time.Second); err != nil {
@@ -98,6 +121,15 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
+// durationOrOff reads the duration name as httpx.Duration does, and also
+// accepts zero, which turns off what it times.
+func durationOrOff(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	if d, err := time.ParseDuration(getenv(name)); err == nil && d == 0 {
+		return 0, nil
+	}
+	return httpx.Duration(getenv, name, def)
+}
+
 func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Writer) error {
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -105,7 +137,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 	}
 	app, err := daprapp.Connect(ctx, getenv, cfg.Config, []any{"catalogAppId", cfg.catalogAppID,
 		"catalogTimeout", cfg.catalogTimeout, "catalogPriceTTL", cfg.priceTTL, "idempotencyWait", cfg.claimWait, "idempotencyPoll", cfg.pollInterval,
-		"placementLatencyTarget", cfg.placementTarget, "placementConcurrency", fmt.Sprintf("%d-%d", cfg.placementMin, cfg.placementMax)})
+		"placementLatencyTarget", cfg.placementTarget, "placementConcurrency", fmt.Sprintf("%d-%d", cfg.placementMin, cfg.placementMax),
+		"reconcileInterval", cfg.reconcileInterval, "redriveAfter", cfg.redriveAfter, "sagaTimeout", cfg.sagaTimeout})
 	if err != nil {
 		return err
 	}
@@ -114,5 +147,16 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 	// One set of locks for the whole process: every write to an order takes the
 	// order's lock, so that no two writes in this instance race on its ETag.
 	locks := keylock.New(1024)
-	return app.Serve(ctx, newServer(app.Log, app.Instance, cfg, app.Dapr, locks, time.Now))
+	svc := newOrders(app.Log, cfg, app.Dapr, locks, time.Now)
+	if cfg.reconcileInterval > 0 {
+		ctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			svc.reconcileEvery(ctx, cfg.reconcileInterval)
+		}()
+		// The reconciler stops before the sidecar's client is closed.
+		defer func() { stop(); <-done }()
+	}
+	return app.Serve(ctx, newServer(app.Log, app.Instance, svc))
 }

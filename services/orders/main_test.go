@@ -27,6 +27,8 @@ func TestLoadConfig(t *testing.T) {
 			},
 			catalogAppID: "catalog", catalogTimeout: 3 * time.Second, priceTTL: time.Second, claimWait: 2 * time.Second, pollInterval: 50 * time.Millisecond,
 			placementTarget: 50 * time.Millisecond, placementMin: 8, placementMax: 256, indexPage: indexPageSize,
+			reconcileInterval: 2 * time.Second, redriveAfter: 10 * time.Second, sagaTimeout: 15 * time.Minute,
+			inventoryAppID: "inventory", paymentsAppID: "payments", notificationsAppID: "notifications",
 		}, cfg)
 	})
 	t.Run("overrides", func(t *testing.T) {
@@ -34,7 +36,8 @@ func TestLoadConfig(t *testing.T) {
 			"APP_PORT": "9000", "DAPR_GRPC_PORT": "50099", "APP_ID": "orders-b", "STATE_STORE": "other-store",
 			"CATALOG_APP_ID": "catalog-b", "CATALOG_TIMEOUT": "2s", "CATALOG_PRICE_TTL": "250ms", "IDEMPOTENCY_WAIT": "5s", "IDEMPOTENCY_POLL": "10ms",
 			"DAPR_CONNECT_TIMEOUT": "3s", "PLACEMENT_LATENCY_TARGET": "80ms", "PLACEMENT_CONCURRENCY_MIN": "2",
-			"PLACEMENT_CONCURRENCY_MAX": "20",
+			"PLACEMENT_CONCURRENCY_MAX": "20", "RECONCILE_INTERVAL": "500ms", "REDRIVE_AFTER": "3s", "SAGA_TIMEOUT": "1m",
+			"INVENTORY_APP_ID": "inventory-b", "PAYMENTS_APP_ID": "payments-b", "NOTIFICATIONS_APP_ID": "notifications-b",
 		}))
 		require.NoError(t, err)
 		assert.Equal(t, config{
@@ -43,12 +46,19 @@ func TestLoadConfig(t *testing.T) {
 			},
 			catalogAppID: "catalog-b", catalogTimeout: 2 * time.Second, priceTTL: 250 * time.Millisecond, claimWait: 5 * time.Second, pollInterval: 10 * time.Millisecond,
 			placementTarget: 80 * time.Millisecond, placementMin: 2, placementMax: 20, indexPage: indexPageSize,
+			reconcileInterval: 500 * time.Millisecond, redriveAfter: 3 * time.Second, sagaTimeout: time.Minute,
+			inventoryAppID: "inventory-b", paymentsAppID: "payments-b", notificationsAppID: "notifications-b",
 		}, cfg)
 	})
 	t.Run("prices not remembered", func(t *testing.T) {
 		cfg, err := loadConfig(envOf(map[string]string{"CATALOG_PRICE_TTL": "0"}))
 		require.NoError(t, err)
 		assert.Zero(t, cfg.priceTTL)
+	})
+	t.Run("no reconciler", func(t *testing.T) {
+		cfg, err := loadConfig(envOf(map[string]string{"RECONCILE_INTERVAL": "0"}))
+		require.NoError(t, err)
+		assert.Zero(t, cfg.reconcileInterval)
 	})
 
 	bad := []struct{ name, key, value string }{
@@ -57,6 +67,9 @@ func TestLoadConfig(t *testing.T) {
 		{"connect timeout", "DAPR_CONNECT_TIMEOUT", "soon"},
 		{"catalog timeout", "CATALOG_TIMEOUT", "-1s"},
 		{"price ttl", "CATALOG_PRICE_TTL", "-1s"},
+		{"reconcile interval", "RECONCILE_INTERVAL", "-2s"},
+		{"redrive after", "REDRIVE_AFTER", "0s"},
+		{"saga timeout", "SAGA_TIMEOUT", "later"},
 		{"idempotency wait", "IDEMPOTENCY_WAIT", "0s"},
 		{"idempotency poll", "IDEMPOTENCY_POLL", "fast"},
 		{"placement target", "PLACEMENT_LATENCY_TARGET", "0ms"},

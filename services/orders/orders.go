@@ -13,6 +13,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/statestore"
 )
 
 // headerIdempotencyKey names the header that makes POST /orders safe to retry.
@@ -193,7 +194,7 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 
 	ck := claimKey(key)
 	hash := req.hash()
-	held, etag, found, idx, err := s.readClaimAndIndex(ctx, ck, req.CustomerID)
+	held, etag, found, f, err := s.readClaimAndFresh(ctx, ck, req.CustomerID, httpx.NewID(), s.now())
 	if err != nil {
 		return order{}, err
 	}
@@ -216,11 +217,11 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 	}
 
 	if !found {
-		c := claim{RequestHash: hash, OrderID: httpx.NewID(), ClaimedAt: s.now().UTC()}
+		c := claim{RequestHash: hash, OrderID: f.orderID, ClaimedAt: s.now().UTC()}
 		err := s.saveClaim(ctx, ck, c, "")
 		if err == nil {
 			// The id is new and now ours alone: no order can exist under it.
-			return s.create(ctx, c.OrderID, req, p, idx)
+			return s.create(ctx, c.OrderID, req, p, f)
 		}
 		// Tell a claim that someone else just made from a failing store.
 		var rerr error
@@ -301,11 +302,11 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 
 // create saves req, priced as p, as the pending order orderID with its
 // OrderPlaced event. If the order already exists, because another request
-// finished it, create returns that order and writes nothing. fresh, when not
-// nil, says that orderID was just claimed by this request, so that no order can
-// exist and the store need not be asked, and holds the customer's index as read
-// with the claim.
-func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced, fresh *index) (order, error) {
+// finished it, create returns that order and writes nothing. f, when not nil,
+// says that orderID was just claimed by this request, so that no order can
+// exist and the store need not be asked, and holds what was read with the
+// claim.
+func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced, f *fresh) (order, error) {
 	now := s.now().UTC()
 	o := order{
 		ID:         orderID,
@@ -320,7 +321,10 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 
 	unlock := s.locks.Lock(orderKey(orderID))
 	defer unlock()
-	if fresh == nil {
+	idx, openAt, open := (*index)(nil), now, (*statestore.Read)(nil)
+	if f != nil {
+		idx, openAt, open = &f.index, f.at, &f.open
+	} else {
 		existing, _, found, err := s.readOrder(ctx, orderID)
 		if err != nil {
 			return order{}, err
@@ -329,7 +333,10 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 			return existing, nil
 		}
 	}
-	if err := s.addToIndex(ctx, o.CustomerID, o.ID, fresh); err != nil {
+	if err := s.addToIndex(ctx, o.CustomerID, o.ID, idx); err != nil {
+		return order{}, err
+	}
+	if err := s.addToOpen(ctx, o.ID, openAt, open); err != nil {
 		return order{}, err
 	}
 	if err := s.writeOrder(ctx, o); err != nil {

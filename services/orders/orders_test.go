@@ -276,7 +276,8 @@ func TestPlaceOrderStoreFailures(t *testing.T) {
 		{"index cannot be read", failOn("GetBulkState", "customer-"), nil, false},
 		{"index cannot be saved", failOn("SaveState", "customer-"), []string{"idempotency-"}, false},
 		{"index changed and cannot be read again", indexRaceThen(failOn("GetState", "customer-")), []string{"idempotency-"}, false},
-		{"transaction fails", failOn("ExecuteStateTransaction", "order-"), []string{"idempotency-", "customer-"}, true},
+		{"open orders' bucket cannot be saved", failOn("SaveState", "open-"), []string{"idempotency-", "customer-"}, true},
+		{"transaction fails", failOn("ExecuteStateTransaction", "order-"), []string{"idempotency-", "customer-", "open-"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,12 +330,14 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		assert.Len(t, e.fake.calls(), 1, "a retry of a placed order is answered without the catalog")
 	})
 
-	t.Run("a new order reads once and writes claim, index and order", func(t *testing.T) {
+	t.Run("a new order reads once and writes claim, index, open orders and order", func(t *testing.T) {
 		e := newTestEnv(t)
-		e.place("k", appleAndPear)
-		assert.Equal(t, 1, e.fake.bulkGets, "claim and index in one read")
+		o := e.place("k", appleAndPear)
+		assert.Equal(t, 1, e.fake.bulkGets, "claim, index and bucket of open orders in one read")
 		assert.Zero(t, e.fake.gets, "a freshly claimed id needs no check for an existing order")
-		assert.Equal(t, []string{claimKey("k"), customerKey("c1")}, e.fake.saves)
+		require.Len(t, e.fake.saves, 3)
+		assert.Equal(t, []string{claimKey("k"), customerKey("c1")}, e.fake.saves[:2])
+		assert.Equal(t, []string{o.ID}, e.bucketOf(o.ID).IDs, "the order is open")
 		assert.Len(t, e.fake.transactions(), 1)
 		assert.Len(t, e.fake.calls(), 1)
 	})

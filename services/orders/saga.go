@@ -84,6 +84,9 @@ const (
 	paymentSucceeded
 	paymentFailed
 	processingFailed
+	// timedOut is the reconciler's: the saga did not finish within
+	// config.sagaTimeout.
+	timedOut
 )
 
 var outcomeOf = map[string]outcome{
@@ -218,6 +221,8 @@ func reannounce(o order, what outcome) string {
 			cause = paymentFailed
 		case events.ReasonProcessing:
 			cause = processingFailed
+		case events.ReasonTimedOut:
+			cause = timedOut
 		default:
 			cause = stockRejected
 		}
@@ -270,6 +275,8 @@ func advance(o order, what outcome, reason string, at time.Time) (order, string,
 		return cancel(reservedBy(o, at), events.ReasonPaymentDeclined, at), events.OrderCancelled, true
 	case processingFailed:
 		return cancel(o, events.ReasonProcessing, at), events.OrderCancelled, true
+	case timedOut:
+		return cancel(o, events.ReasonTimedOut, at), events.OrderCancelled, true
 	}
 	return o, "", false
 }
@@ -305,6 +312,8 @@ func (w outcome) String() string {
 		return "payment failed"
 	case processingFailed:
 		return "processing failed"
+	case timedOut:
+		return "timed out"
 	}
 	return fmt.Sprintf("outcome(%d)", int(w))
 }

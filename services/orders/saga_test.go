@@ -20,7 +20,7 @@ import (
 
 // cloudEvent is a CloudEvent as the sidecar delivers it, with data as a JSON
 // object.
-func cloudEvent(t *testing.T, typ string, data any) []byte {
+func cloudEvent(t testing.TB, typ string, data any) []byte {
 	t.Helper()
 	d, err := json.Marshal(data)
 	require.NoError(t, err)
@@ -38,7 +38,7 @@ func outboxEvent(t *testing.T, typ string, data any) []byte {
 	return envelopeWith(t, typ, s)
 }
 
-func envelopeWith(t *testing.T, typ string, data json.RawMessage) []byte {
+func envelopeWith(t testing.TB, typ string, data json.RawMessage) []byte {
 	t.Helper()
 	b, err := json.Marshal(map[string]any{
 		"id": httpx.NewID(), "specversion": "1.0", "type": typ, "source": "test",
@@ -116,7 +116,7 @@ func payment(orderID, reason string) events.Payment {
 
 // outcomeEvent is the event of type typ about orderID, with reason, delivered to
 // the path its subscription routes it to.
-func outcomeEvent(t *testing.T, typ, orderID, reason string) (string, []byte) {
+func outcomeEvent(t testing.TB, typ, orderID, reason string) (string, []byte) {
 	t.Helper()
 	switch typ {
 	case events.StockReserved:

@@ -21,24 +21,31 @@ type sidecar interface {
 	SaveState(ctx context.Context, storeName, key string, data []byte, meta map[string]string, so ...client.StateOption) error
 	SaveStateWithETag(ctx context.Context, storeName, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error
 	ExecuteStateTransaction(ctx context.Context, storeName string, meta map[string]string, ops []*client.StateOperation) error
+	DeleteBulkStateItems(ctx context.Context, storeName string, items []*client.DeleteStateItem) error
 	InvokeMethod(ctx context.Context, appID, methodName, verb string) ([]byte, error)
 	PublishEvent(ctx context.Context, pubsubName, topicName string, data interface{}, opts ...client.PublishEventOption) error
 }
 
 var _ sidecar = (*client.GRPCClient)(nil)
 
-func newServer(log *slog.Logger, instance string, cfg config, dapr sidecar, locks *keylock.Locks, now func() time.Time) http.Handler {
-	svc := &orders{
+// newOrders returns the orders service's state: what the handlers and the
+// reconciler share.
+func newOrders(log *slog.Logger, cfg config, dapr sidecar, locks *keylock.Locks, now func() time.Time) *orders {
+	return &orders{
 		log:       log,
 		dapr:      dapr,
 		locks:     locks,
 		customers: keylock.New(256),
+		buckets:   keylock.New(64),
 		prices:    newPrices(cfg.priceTTL, now),
 		now:       now,
 		cfg:       cfg,
 		admit:     newAdmission(log, cfg.placementTarget, int(cfg.placementMin), int(cfg.placementMax), time.Now),
 	}
+}
+
+func newServer(log *slog.Logger, instance string, svc *orders) http.Handler {
 	r := httpx.NewRouter()
-	addRoutes(r, log, cfg, svc, newDeadLetters(deadLetterRecent))
+	addRoutes(r, log, svc.cfg, svc, newDeadLetters(deadLetterRecent))
 	return httpx.Wrap(log, instance, r)
 }

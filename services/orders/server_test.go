@@ -25,6 +25,7 @@ type testEnv struct {
 	t     testing.TB
 	fake  *fakeSidecar
 	h     http.Handler
+	svc   *orders
 	clock *testClock
 }
 
@@ -42,6 +43,12 @@ func testConfig() config {
 		placementMin:    64,
 		placementMax:    256,
 		indexPage:       indexPageSize,
+		// The reconciler runs only when a test calls it.
+		redriveAfter:       10 * time.Second,
+		sagaTimeout:        15 * time.Minute,
+		inventoryAppID:     "inventory",
+		paymentsAppID:      "payments",
+		notificationsAppID: "notifications",
 	}
 }
 
@@ -82,8 +89,8 @@ func newInstanceWith(t testing.TB, f *fakeSidecar, cfg config) *testEnv {
 	t.Helper()
 	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), tick: time.Second}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := newServer(log, "orders-test", cfg, f, keylock.New(64), clock.now)
-	return &testEnv{t: t, fake: f, h: h, clock: clock}
+	svc := newOrders(log, cfg, f, keylock.New(64), clock.now)
+	return &testEnv{t: t, fake: f, h: newServer(log, "orders-test", svc), svc: svc, clock: clock}
 }
 
 func (e *testEnv) do(method, path, body string, header http.Header) *httptest.ResponseRecorder {

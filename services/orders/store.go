@@ -44,6 +44,9 @@ type orders struct {
 	// takes its order's lock first and then its customer's, never the other
 	// way round, and the two are separate sets so that they cannot deadlock.
 	customers *keylock.Locks
+	// buckets serialises this instance's additions to each bucket of open
+	// orders (see reconcile.go).
+	buckets *keylock.Locks
 	// prices remembers what the catalog answered, for cfg.priceTTL.
 	prices *prices
 	now    func() time.Time
@@ -367,10 +370,22 @@ func decodeClaim(key string, value []byte, etag string) (c claim, _ string, foun
 	return c, etag, true, nil
 }
 
-// readClaimAndIndex reads the claim under key, as readClaim does, and the
-// customer's index, which a new order will need, in one call to the sidecar.
-func (s *orders) readClaimAndIndex(ctx context.Context, key, customerID string) (c claim, etag string, found bool, idx *index, err error) {
-	read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, key, customerKey(customerID))
+// fresh is what a placement reads, beside its claim, for the order it may
+// create under orderID: the customer's index, and the bucket of open orders of
+// the second at that the order would join (see reconcile.go).
+type fresh struct {
+	orderID string
+	at      time.Time
+	index   index
+	open    statestore.Read
+}
+
+// readClaimAndFresh reads the claim under key, as readClaim does, and what a
+// new order orderID of the customer, placed at at, will need, in one call to
+// the sidecar.
+func (s *orders) readClaimAndFresh(ctx context.Context, key, customerID, orderID string, at time.Time) (c claim, etag string, found bool, f *fresh, err error) {
+	open := openKey(at.Unix(), shardOf(orderID))
+	read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, key, customerKey(customerID), open)
 	if err != nil {
 		return c, "", false, nil, err
 	}
@@ -382,23 +397,11 @@ func (s *orders) readClaimAndIndex(ctx context.Context, key, customerID string) 
 	if err != nil {
 		return c, "", false, nil, err
 	}
-	return c, etag, found, &x, nil
+	return c, etag, found, &fresh{orderID: orderID, at: at, index: x, open: read[open]}, nil
 }
 
 // saveClaim writes c under key: created only if absent when etag is empty, else
 // swapped in only if the claim still has that ETag.
 func (s *orders) saveClaim(ctx context.Context, key string, c claim, etag string) error {
-	value, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode claim: %w", err)
-	}
-	if etag == "" {
-		err = s.dapr.SaveState(ctx, s.cfg.Store, key, value, nil, firstWrite)
-	} else {
-		err = s.dapr.SaveStateWithETag(ctx, s.cfg.Store, key, value, etag, nil, firstWrite)
-	}
-	if err != nil {
-		return fmt.Errorf("save claim %s: %w", key, err)
-	}
-	return nil
+	return s.saveJSON(ctx, key, c, etag)
 }

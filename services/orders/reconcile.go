@@ -1,0 +1,496 @@
+package main
+
+// The reconciler: no order stays open because the broker lost an event.
+//
+// The saga moves an order on by events, and a broker can lose one: the MQTT set
+// loses what is published while a subscriber's sidecar is away, and a Redis
+// that keeps nothing on disk loses its streams when it restarts. Every consumer
+// is idempotent and answers a duplicate by announcing its recorded outcome
+// again, so an event published again resumes the saga where it stopped. What
+// orders needs is to know which orders may still need one.
+//
+// So each order's id is added, just before the order is saved, to a bucket of
+// the second it is placed in (openKey), one of openShards per second so that
+// concurrent placements seldom contend for a key. The reconciler reads each
+// bucket once it is cfg.redriveAfter old and looks at its orders:
+//
+//   - pending or reserved: the order's OrderPlaced is published again, which
+//     the inventory answers with its outcome, and payments, given a
+//     reservation, with its own. Past cfg.sagaTimeout the order is cancelled
+//     (timed_out) instead: a consumer gone for that long is not waited for.
+//   - confirmed: notifications is asked whether it told the customer; if not,
+//     OrderConfirmed is published again.
+//   - cancelled: the inventory (no reservation left held), payments (no charge
+//     left standing) and notifications are asked; unless all three processed
+//     the cancellation, OrderCancelled is published again.
+//
+// An order that needs nothing more leaves its bucket, and an emptied bucket is
+// deleted; a bucket with orders left is read again later, each time twice as
+// late, up to maxRedriveBackoff. Where the reconciler stands is one key
+// (reconcilerKey): the newest second whose buckets it has read, and the older
+// seconds whose buckets still hold orders.
+//
+// Every instance runs the reconciler. Two instances reading one bucket publish
+// the same events twice, which the consumers recognise as duplicates.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dapr/go-sdk/client"
+
+	"github.com/daprshop/daprshop/internal/events"
+	"github.com/daprshop/daprshop/internal/statestore"
+)
+
+const (
+	// openShards is how many buckets a second of placements is spread over.
+	openShards = 4
+	// reconcilerKey holds where the reconciler stands.
+	reconcilerKey = "reconciler"
+	// maxRedriveBackoff bounds the wait between two reads of a bucket whose
+	// orders are still open.
+	maxRedriveBackoff = 5 * time.Minute
+	// maxCatchUp bounds the seconds of new buckets a pass reads, so that an
+	// instance that was away catches up in steps of a bounded cost.
+	maxCatchUp = 10
+	// lookupBatch is how many order ids one question to a consumer names: the
+	// consumers' limit.
+	lookupBatch = 100
+	// lookupTimeout bounds one question to a consumer.
+	lookupTimeout = 5 * time.Second
+	// storeBatch is how many keys one bulk read of the reconciler names.
+	storeBatch = 100
+)
+
+// openKey is the key of a bucket of open orders: shard of second (Unix time).
+func openKey(second int64, shard int) string { return fmt.Sprintf("open-%d-%d", second, shard) }
+
+// shardOf spreads order ids over the shards.
+func shardOf(orderID string) int { return int(crc32.ChecksumIEEE([]byte(orderID)) % openShards) }
+
+// bucket holds the ids of orders that may still need an event, placed in one
+// second. Tries counts the passes that found orders left in it, and Next is
+// when a pass may read it again.
+type bucket struct {
+	IDs   []string  `json:"ids"`
+	Tries int       `json:"tries,omitempty"`
+	Next  time.Time `json:"next,omitzero"`
+}
+
+// reconcilerState is where the reconciler stands: it has read the buckets of
+// every second up to Swept, and those of the seconds in Open still hold
+// orders.
+type reconcilerState struct {
+	Swept int64   `json:"swept"`
+	Open  []int64 `json:"open,omitempty"`
+}
+
+// addToOpen adds orderID to the bucket of the second at, starting from first
+// when it is not nil. A placement calls it before it saves the order, so that
+// a saved order is always in a bucket; an id whose order was never saved is
+// dropped by the reconciler.
+func (s *orders) addToOpen(ctx context.Context, orderID string, at time.Time, first *statestore.Read) error {
+	key := openKey(at.Unix(), shardOf(orderID))
+	unlock := s.buckets.Lock(key)
+	defer unlock()
+	add := func(b *bucket, _ bool) (bool, error) {
+		if slices.Contains(b.IDs, orderID) {
+			return false, nil
+		}
+		b.IDs = append(b.IDs, orderID)
+		return true, nil
+	}
+	var err error
+	if first != nil {
+		err = statestore.UpdateJSONFrom(ctx, s.dapr, s.cfg.Store, key, *first, add)
+	} else {
+		err = statestore.UpdateJSON(ctx, s.dapr, s.cfg.Store, key, add)
+	}
+	if err != nil {
+		return fmt.Errorf("add order %s to %s: %w", orderID, key, err)
+	}
+	return nil
+}
+
+// reconcileEvery runs a reconciler pass every interval until ctx is done. A
+// pass that fails is logged and the next one starts where it did.
+func (s *orders) reconcileEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "reconciler pass failed; the next one tries again", "err", err)
+		}
+	}
+}
+
+// read bucket, with where it is and how it was read.
+type readBucket struct {
+	bucket
+	key    string
+	second int64
+	etag   string
+}
+
+// reconcile makes one pass: it reads the buckets due, publishes again what
+// their orders still need, and records what is left.
+func (s *orders) reconcile(ctx context.Context) error {
+	now := s.now().UTC()
+	horizon := now.Add(-s.cfg.redriveAfter).Unix()
+	item, err := s.dapr.GetState(ctx, s.cfg.Store, reconcilerKey, nil)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", reconcilerKey, err)
+	}
+	var st reconcilerState
+	etag := item.Etag
+	if len(item.Value) == 0 {
+		// The first pass ever: orders placed before the reconciler existed are
+		// not in any bucket, so it starts from now.
+		st.Swept, etag = horizon, ""
+	} else if err := json.Unmarshal(item.Value, &st); err != nil {
+		return fmt.Errorf("decode %s: %w", reconcilerKey, errors.Join(errCorrupt, err))
+	}
+
+	seconds := slices.Clone(st.Open)
+	swept := st.Swept
+	for sec := st.Swept + 1; sec <= horizon && sec <= st.Swept+maxCatchUp; sec++ {
+		seconds = append(seconds, sec)
+		swept = sec
+	}
+	buckets, err := s.readBuckets(ctx, seconds)
+	if err != nil {
+		return err
+	}
+
+	open := map[int64]bool{}
+	var due []readBucket
+	var ids []string
+	for _, b := range buckets {
+		if b.Next.After(now) {
+			open[b.second] = true
+			continue
+		}
+		due = append(due, b)
+		ids = append(ids, b.IDs...)
+	}
+	slices.Sort(ids)
+	left, err := s.settle(ctx, slices.Compact(ids), now)
+	if err != nil {
+		return err
+	}
+
+	var gone []*client.DeleteStateItem
+	for _, b := range due {
+		rest := slices.DeleteFunc(slices.Clone(b.IDs), func(id string) bool { return !left[id] })
+		if len(rest) == 0 {
+			gone = append(gone, &client.DeleteStateItem{Key: b.key, Etag: &client.ETag{Value: b.etag},
+				Options: &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite}})
+			continue
+		}
+		open[b.second] = true
+		next := bucket{IDs: rest, Tries: b.Tries + 1, Next: now.Add(redriveBackoff(s.cfg.redriveAfter, b.Tries+1))}
+		if err := s.saveJSON(ctx, b.key, next, b.etag); err != nil {
+			// The bucket is read again as it was, in the next pass.
+			s.log.WarnContext(ctx, "could not record the orders left in a bucket", "key", b.key, "err", err)
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.dapr.DeleteBulkStateItems(ctx, s.cfg.Store, gone); err != nil {
+			// Each bucket still there is read again, and found empty, next time.
+			s.log.WarnContext(ctx, "could not delete emptied buckets", "count", len(gone), "err", err)
+			for _, b := range due {
+				open[b.second] = true
+			}
+		}
+	}
+
+	next := reconcilerState{Swept: swept, Open: sortedKeys(open)}
+	if err := s.saveJSON(ctx, reconcilerKey, next, etag); err != nil {
+		return fmt.Errorf("record where the reconciler stands: %w", err)
+	}
+	return nil
+}
+
+// readBuckets reads every shard's bucket of seconds, and returns those that
+// exist.
+func (s *orders) readBuckets(ctx context.Context, seconds []int64) ([]readBucket, error) {
+	var all []readBucket
+	for _, sec := range seconds {
+		for shard := range openShards {
+			all = append(all, readBucket{key: openKey(sec, shard), second: sec})
+		}
+	}
+	var out []readBucket
+	for _, chunk := range chunks(all, storeBatch) {
+		keys := make([]string, len(chunk))
+		for i, b := range chunk {
+			keys[i] = b.key
+		}
+		read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, keys...)
+		if err != nil {
+			return nil, fmt.Errorf("read open orders: %w", err)
+		}
+		for _, b := range chunk {
+			r := read[b.key]
+			if len(r.Value) == 0 {
+				continue
+			}
+			if err := json.Unmarshal(r.Value, &b.bucket); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", b.key, errors.Join(errCorrupt, err))
+			}
+			b.etag = r.ETag
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// settle looks at the orders ids, placed at least cfg.redriveAfter ago,
+// publishes again what each still needs, and returns those that may need more.
+// A publish that fails leaves its order open for the next read of its bucket.
+func (s *orders) settle(ctx context.Context, ids []string, now time.Time) (map[string]bool, error) {
+	found, err := s.readOrderMap(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	left := map[string]bool{}
+	var final []order
+	var cancelled []string
+	for _, id := range ids {
+		o, ok := found[id]
+		switch {
+		case !ok:
+			// Never saved: the placement failed, and a retry that saves the
+			// order adds it to a bucket again.
+		case !o.terminal():
+			left[id] = true
+			if now.Sub(o.CreatedAt) >= s.cfg.sagaTimeout {
+				if _, err := s.apply(ctx, id, "", timedOut, ""); err != nil {
+					s.log.WarnContext(ctx, "could not cancel an order past the saga's timeout", "orderId", id, "err", err)
+				}
+				continue
+			}
+			s.log.InfoContext(ctx, "order still open: publishing its placement again", "orderId", id, "status", o.Status)
+			if err := s.publish(ctx, placement(o), events.OrderPlaced); err != nil {
+				s.log.WarnContext(ctx, "could not publish a placement again", "orderId", id, "err", err)
+			}
+		default:
+			final = append(final, o)
+			if o.Status == events.StatusCancelled {
+				cancelled = append(cancelled, id)
+			}
+		}
+	}
+	if len(final) == 0 {
+		return left, nil
+	}
+	done, err := s.processed(ctx, final, cancelled)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not ask the consumers about final orders; asking again later", "count", len(final), "err", err)
+		for _, o := range final {
+			left[o.ID] = true
+		}
+		return left, nil
+	}
+	for _, o := range final {
+		if done[o.ID] {
+			continue
+		}
+		left[o.ID] = true
+		typ := events.OrderConfirmed
+		if o.Status == events.StatusCancelled {
+			typ = events.OrderCancelled
+		}
+		s.log.InfoContext(ctx, "a consumer missed a final order: announcing it again", "orderId", o.ID, "event", typ)
+		if err := s.publish(ctx, o, typ); err != nil {
+			s.log.WarnContext(ctx, "could not announce a final order again", "orderId", o.ID, "err", err)
+		}
+	}
+	return left, nil
+}
+
+// placement is o as its OrderPlaced event showed it.
+func placement(o order) order {
+	o.Status, o.Reason = events.StatusPending, ""
+	return o
+}
+
+// Answers of the consumers' lookups, as far as the reconciler reads them.
+type (
+	notified struct {
+		OrderID string `json:"orderId"`
+		Type    string `json:"type"`
+	}
+	recorded struct {
+		OrderID string `json:"orderId"`
+		Status  string `json:"status"`
+	}
+)
+
+// Statuses, of the inventory's reservations and payments' charges, that the
+// cancellation of their order must have changed.
+const (
+	reservationHeld = "reserved"
+	chargeStanding  = "succeeded"
+)
+
+// processed asks the consumers which of the final orders they processed, and
+// returns those that every consumer of the order's final event did:
+// notifications told the customer, and, for the cancelled orders, the
+// inventory holds no reservation and payments no charge for it.
+func (s *orders) processed(ctx context.Context, final []order, cancelled []string) (map[string]bool, error) {
+	ids := make([]string, len(final))
+	for i, o := range final {
+		ids[i] = o.ID
+	}
+	told, err := lookup[notified](ctx, s, s.cfg.notificationsAppID, "notified", ids)
+	if err != nil {
+		return nil, err
+	}
+	reservations, err := lookup[recorded](ctx, s, s.cfg.inventoryAppID, "reservations", cancelled)
+	if err != nil {
+		return nil, err
+	}
+	charges, err := lookup[recorded](ctx, s, s.cfg.paymentsAppID, "charges", cancelled)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, n := range told {
+		seen[events.EventID(n.OrderID, n.Type)] = true
+	}
+	released := settledBy(reservations, reservationHeld)
+	refunded := settledBy(charges, chargeStanding)
+	done := map[string]bool{}
+	for _, o := range final {
+		if o.Status == events.StatusConfirmed {
+			done[o.ID] = seen[events.EventID(o.ID, events.OrderConfirmed)]
+			continue
+		}
+		done[o.ID] = seen[events.EventID(o.ID, events.OrderCancelled)] && released[o.ID] && refunded[o.ID]
+	}
+	return done, nil
+}
+
+// settledBy returns the orders whose record a cancellation has reached: one
+// exists, and its status is not standing.
+func settledBy(records []recorded, standing string) map[string]bool {
+	out := make(map[string]bool, len(records))
+	for _, r := range records {
+		out[r.OrderID] = r.Status != standing
+	}
+	return out
+}
+
+// lookup asks the app appID about the orders ids with GET
+// method?orderIds=..., in batches of lookupBatch, and returns every batch's
+// answer. The ids need no escaping: they are hex.
+func lookup[T any](ctx context.Context, s *orders, appID, method string, ids []string) ([]T, error) {
+	var out []T
+	for _, chunk := range chunks(ids, lookupBatch) {
+		ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+		body, err := s.dapr.InvokeMethod(ctx, appID, method+"?orderIds="+strings.Join(chunk, ","), http.MethodGet)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ask %s about %d orders: %w", appID, len(chunk), err)
+		}
+		var part []T
+		if err := json.Unmarshal(body, &part); err != nil {
+			return nil, fmt.Errorf("decode the answer of %s to %s: %w", appID, method, err)
+		}
+		out = append(out, part...)
+	}
+	return out, nil
+}
+
+// readOrderMap reads the orders ids, in bulk, by id; an order never saved is
+// absent.
+func (s *orders) readOrderMap(ctx context.Context, ids []string) (map[string]order, error) {
+	out := make(map[string]order, len(ids))
+	for _, chunk := range chunks(ids, storeBatch) {
+		keys := make([]string, len(chunk))
+		for i, id := range chunk {
+			keys[i] = orderKey(id)
+		}
+		read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, keys...)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range chunk {
+			r := read[keys[i]]
+			if len(r.Value) == 0 {
+				continue
+			}
+			var o order
+			if err := json.Unmarshal(r.Value, &o); err != nil {
+				return nil, fmt.Errorf("decode %s: %w", keys[i], errors.Join(errCorrupt, err))
+			}
+			out[id] = o
+		}
+	}
+	return out, nil
+}
+
+// saveJSON writes v under key: created only if absent when etag is empty,
+// else swapped in only if the key still has that ETag.
+func (s *orders) saveJSON(ctx context.Context, key string, v any, etag string) error {
+	value, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if etag == "" {
+		err = s.dapr.SaveState(ctx, s.cfg.Store, key, value, nil, firstWrite)
+	} else {
+		err = s.dapr.SaveStateWithETag(ctx, s.cfg.Store, key, value, etag, nil, firstWrite)
+	}
+	if err != nil {
+		return fmt.Errorf("save %s: %w", key, err)
+	}
+	return nil
+}
+
+// redriveBackoff is how long a bucket whose orders were still open after tries
+// passes waits for the next: first, then twice as long each time, up to
+// maxRedriveBackoff.
+func redriveBackoff(first time.Duration, tries int) time.Duration {
+	d := first
+	for i := 1; i < tries && d < maxRedriveBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxRedriveBackoff)
+}
+
+// chunks cuts s into slices of at most n elements.
+func chunks[T any](s []T, n int) [][]T {
+	var out [][]T
+	for len(s) > n {
+		out = append(out, s[:n:n])
+		s = s[n:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
+}
+
+func sortedKeys(m map[int64]bool) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

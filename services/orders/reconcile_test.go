@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/daprshop/daprshop/internal/daprfake"
+	"github.com/daprshop/daprshop/internal/events"
+)
+
+// newReconcilerEnv is an instance whose reconciler has made its first pass, so
+// that it reads the buckets of every order placed afterwards. Its clock moves
+// only when the test moves it.
+func newReconcilerEnv(t *testing.T) *testEnv {
+	t.Helper()
+	e := newTestEnv(t)
+	e.clock.tick = 0
+	e.reconcile()
+	return e
+}
+
+// reconcile makes one reconciler pass, which must succeed, and returns the
+// events it published.
+func (e *testEnv) reconcile() []daprfake.Event {
+	e.t.Helper()
+	before := len(e.fake.published())
+	require.NoError(e.t, e.svc.reconcile(context.Background()))
+	return e.fake.published()[before:]
+}
+
+// later moves the clock past the wait of a bucket read tries times before.
+func (e *testEnv) later(tries int) {
+	e.clock.add(redriveBackoff(e.svc.cfg.redriveAfter, max(tries, 1)) + time.Second)
+}
+
+// bucketOf returns the bucket that holds orderID, or an empty one.
+func (e *testEnv) bucketOf(orderID string) bucket {
+	e.t.Helper()
+	for _, k := range e.fake.keys() {
+		if !strings.HasPrefix(k, "open-") {
+			continue
+		}
+		v, _ := e.fake.value(k)
+		var b bucket
+		require.NoError(e.t, json.Unmarshal(v, &b))
+		for _, id := range b.IDs {
+			if id == orderID {
+				return b
+			}
+		}
+	}
+	return bucket{}
+}
+
+// openKeys returns the buckets left in the store.
+func (e *testEnv) openKeys() []string {
+	var out []string
+	for _, k := range e.fake.keys() {
+		if strings.HasPrefix(k, "open-") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// settleAs records what the consumers say about o: notified of its final
+// event, and, for a cancelled order, its reservation and charge as given.
+func (e *testEnv) settleAs(o order, reservation, charge string) {
+	typ := events.OrderConfirmed
+	if o.Status == events.StatusCancelled {
+		typ = events.OrderCancelled
+	}
+	e.fake.consumers.notified[events.EventID(o.ID, typ)] = true
+	if reservation != "" {
+		e.fake.consumers.reservations[o.ID] = reservation
+	}
+	if charge != "" {
+		e.fake.consumers.charges[o.ID] = charge
+	}
+}
+
+// confirm moves the placed order o to confirmed through the saga's events.
+func (e *testEnv) confirm(o order) order {
+	e.t.Helper()
+	for _, typ := range []string{events.StockReserved, events.PaymentSucceeded} {
+		path, body := outcomeEvent(e.t, typ, o.ID, "")
+		require.Equal(e.t, events.StatusSuccess, e.deliver(path, body))
+	}
+	return e.stored(o.ID)
+}
+
+// cancelFor moves the placed order o to cancelled through the event typ.
+func (e *testEnv) cancelFor(o order, typ string) order {
+	e.t.Helper()
+	if typ == events.PaymentFailed {
+		path, body := outcomeEvent(e.t, events.StockReserved, o.ID, "")
+		require.Equal(e.t, events.StatusSuccess, e.deliver(path, body))
+	}
+	path, body := outcomeEvent(e.t, typ, o.ID, "")
+	require.Equal(e.t, events.StatusSuccess, e.deliver(path, body))
+	return e.stored(o.ID)
+}
+
+func TestReconcilerPublishesAnOpenOrderAgain(t *testing.T) {
+	for _, reserved := range []bool{false, true} {
+		name := map[bool]string{false: "pending", true: "reserved"}[reserved]
+		t.Run(name, func(t *testing.T) {
+			e := newReconcilerEnv(t)
+			o := e.place("k", appleAndPear)
+			if reserved {
+				path, body := outcomeEvent(t, events.StockReserved, o.ID, "")
+				require.Equal(t, events.StatusSuccess, e.deliver(path, body))
+			}
+			require.Equal(t, name, e.stored(o.ID).Status)
+			assert.Empty(t, e.reconcile(), "an order younger than redriveAfter is left to the saga")
+
+			e.later(1)
+			got := e.reconcile()
+			require.Len(t, got, 1, "the placement is published again")
+			assertAnnounced(t, got[0], o, events.OrderPlaced)
+			b := e.bucketOf(o.ID)
+			assert.Equal(t, 1, b.Tries, "the order stays open")
+
+			assert.Empty(t, e.reconcile(), "not again before the bucket's wait is over")
+			e.later(1)
+			require.Len(t, e.reconcile(), 1)
+			assert.Equal(t, 2, e.bucketOf(o.ID).Tries)
+			e.later(1)
+			assert.Empty(t, e.reconcile(), "the wait doubles")
+			e.later(2)
+			require.Len(t, e.reconcile(), 1)
+			assert.Equal(t, 3, e.bucketOf(o.ID).Tries)
+
+			e.settleAs(e.confirm(o), "", "")
+			e.later(3)
+			assert.Empty(t, e.reconcile(), "a confirmed, notified order needs nothing")
+			assert.Empty(t, e.openKeys(), "and its bucket is gone")
+		})
+	}
+}
+
+func TestReconcilerLeavesSettledOrders(t *testing.T) {
+	e := newReconcilerEnv(t)
+	confirmed := e.confirm(e.place("k1", appleAndPear))
+	rejected := e.cancelFor(e.place("k2", appleAndPear), events.StockRejected)
+	declined := e.cancelFor(e.place("k3", appleAndPear), events.PaymentFailed)
+	e.settleAs(confirmed, "", "")
+	e.settleAs(rejected, "rejected", "cancelled")
+	e.settleAs(declined, "released", "failed")
+
+	e.later(1)
+	assert.Empty(t, e.reconcile())
+	assert.Empty(t, e.openKeys())
+	var st reconcilerState
+	v, ok := e.fake.value(reconcilerKey)
+	require.True(t, ok)
+	require.NoError(t, json.Unmarshal(v, &st))
+	assert.Empty(t, st.Open, "no second is left to read again")
+	assert.Empty(t, e.reconcile(), "a later pass finds nothing either")
+}
+
+func TestReconcilerAnnouncesWhatAConsumerMissed(t *testing.T) {
+	tests := []struct {
+		name                string
+		confirmed           bool
+		notified            bool
+		reservation, charge string
+	}{
+		{"confirmation not notified", true, false, "", ""},
+		{"cancellation not notified", false, false, "released", "cancelled"},
+		{"reservation still held", false, true, "reserved", "cancelled"},
+		{"reservation unknown", false, true, "", "cancelled"},
+		{"charge still standing", false, true, "released", "succeeded"},
+		{"charge unknown", false, true, "released", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newReconcilerEnv(t)
+			var o order
+			typ := events.OrderConfirmed
+			if tt.confirmed {
+				o = e.confirm(e.place("k", appleAndPear))
+			} else {
+				o = e.cancelFor(e.place("k", appleAndPear), events.PaymentFailed)
+				typ = events.OrderCancelled
+			}
+			e.fake.consumers.notified[events.EventID(o.ID, typ)] = tt.notified
+			if tt.reservation != "" {
+				e.fake.consumers.reservations[o.ID] = tt.reservation
+			}
+			if tt.charge != "" {
+				e.fake.consumers.charges[o.ID] = tt.charge
+			}
+
+			e.later(1)
+			got := e.reconcile()
+			require.Len(t, got, 1)
+			assertAnnounced(t, got[0], o, typ)
+			assert.Equal(t, 1, e.bucketOf(o.ID).Tries, "the order stays open")
+
+			e.settleAs(o, "released", "refunded")
+			e.later(1)
+			assert.Empty(t, e.reconcile())
+			assert.Empty(t, e.openKeys())
+		})
+	}
+}
+
+func TestReconcilerCancelsAnOrderPastTheSagaTimeout(t *testing.T) {
+	e := newReconcilerEnv(t)
+	o := e.place("k", appleAndPear)
+	var got []daprfake.Event
+	for tries := 1; len(got) == 0 || got[0].Type() == events.OrderPlaced; tries++ {
+		require.Less(t, tries, 20)
+		e.later(tries)
+		got = e.reconcile()
+		if age := e.clock.now().Sub(o.CreatedAt); age < e.svc.cfg.sagaTimeout {
+			require.Len(t, got, 1)
+			require.Equal(t, events.OrderPlaced, got[0].Type(), "only the placement, while the order is %s old", age)
+		}
+	}
+	require.Len(t, got, 1)
+	cancelled := e.stored(o.ID)
+	assert.Equal(t, events.StatusCancelled, cancelled.Status)
+	assert.Equal(t, events.ReasonTimedOut, cancelled.Reason)
+	assert.Equal(t, []string{events.StatusPending, events.StatusCancelled}, statuses(cancelled))
+	assertAnnounced(t, got[0], cancelled, events.OrderCancelled)
+
+	e.settleAs(cancelled, "cancelled", "cancelled")
+	e.later(20)
+	assert.Empty(t, e.reconcile(), "its cancellation reached every consumer")
+	assert.Empty(t, e.openKeys())
+}
+
+func TestReconcilerDropsAnOrderNeverSaved(t *testing.T) {
+	e := newReconcilerEnv(t)
+	e.fake.fail = failOn("ExecuteStateTransaction", "order-")
+	rec := e.post("k", appleAndPear)
+	require.Equal(t, 500, rec.Code)
+	e.fake.fail = nil
+	require.Len(t, e.openKeys(), 1, "the id went to its bucket before the order failed to save")
+
+	e.later(1)
+	assert.Empty(t, e.reconcile())
+	assert.Empty(t, e.openKeys())
+}
+
+func TestReconcilerCatchesUpInSteps(t *testing.T) {
+	e := newReconcilerEnv(t)
+	// No pass for 4*maxCatchUp seconds: a pass reads at most maxCatchUp new
+	// seconds, so the order is found after a few passes, not all at once.
+	e.clock.add(4 * maxCatchUp * time.Second)
+	o := e.place("k", appleAndPear)
+	e.later(1)
+	passes := 0
+	for ; passes < 10 && e.bucketOf(o.ID).Tries == 0; passes++ {
+		e.reconcile()
+	}
+	assert.Equal(t, 5, passes)
+	assert.Equal(t, 1, e.bucketOf(o.ID).Tries)
+}
+
+func TestReconcilerStoreFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    func(string, string) error
+		wantErr string
+	}{
+		{"where it stands cannot be read", failOn("GetState", reconcilerKey), "read reconciler"},
+		{"buckets cannot be read", failOn("GetBulkState", "open-"), "read open orders"},
+		{"orders cannot be read", failOn("GetBulkState", "order-"), "connection refused"},
+		{"where it stands cannot be saved", failOn("SaveState", reconcilerKey), "record where the reconciler stands"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newReconcilerEnv(t)
+			o := e.place("k", appleAndPear)
+			e.later(1)
+			e.fake.fail = tt.fail
+			assert.ErrorContains(t, e.svc.reconcile(context.Background()), tt.wantErr)
+			e.fake.fail = nil
+
+			got := e.reconcile()
+			if tt.name != "where it stands cannot be saved" {
+				// Nothing was published, and the next pass does it all.
+				require.Len(t, got, 1)
+			}
+			assertAnnounced(t, e.fake.published()[len(e.fake.published())-1], o, events.OrderPlaced)
+		})
+	}
+}
+
+func TestReconcilerKeepsWhatItCouldNotFinish(t *testing.T) {
+	tests := []struct {
+		name string
+		fail func(string, string) error
+	}{
+		{"a consumer cannot be asked", failOn("InvokeMethod", "notified")},
+		{"the announcement cannot be published", failOn("PublishEvent", events.TopicOrderConfirmed)},
+		{"the bucket cannot be deleted", failOn("DeleteBulkStateItems", "open-")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newReconcilerEnv(t)
+			o := e.confirm(e.place("k", appleAndPear))
+			if tt.name == "the bucket cannot be deleted" {
+				e.settleAs(o, "", "")
+			}
+			e.later(1)
+			e.fake.fail = tt.fail
+			require.NoError(t, e.svc.reconcile(context.Background()), "a pass goes on past what fails")
+			e.fake.fail = nil
+			require.NotEmpty(t, e.openKeys(), "the order is still open")
+
+			e.settleAs(o, "", "")
+			e.later(1)
+			assert.Empty(t, e.reconcile())
+			assert.Empty(t, e.openKeys(), "the next pass finishes it")
+		})
+	}
+}
+
+func TestRedriveBackoff(t *testing.T) {
+	first := 10 * time.Second
+	assert.Equal(t, first, redriveBackoff(first, 1))
+	assert.Equal(t, 2*first, redriveBackoff(first, 2))
+	assert.Equal(t, 16*first, redriveBackoff(first, 5))
+	assert.Equal(t, maxRedriveBackoff, redriveBackoff(first, 6))
+	assert.Equal(t, maxRedriveBackoff, redriveBackoff(first, 1000))
+}
