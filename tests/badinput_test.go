@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -65,13 +66,18 @@ func TestBadInput(t *testing.T) {
 		{"stock: unknown field", http.MethodPut, "/api/inventory/stock/" + p.ID, order(`{"available":1,"reserved":2}`), nil, 400},
 		{"stock: unknown product", http.MethodGet, "/api/inventory/stock/no-such-product", nil, nil, 404},
 		{"stock: oversized", http.MethodPut, "/api/inventory/stock/" + p.ID, order(big), nil, 413},
+		{"reservations: no orderIds", http.MethodGet, "/api/inventory/reservations", nil, nil, 400},
+		{"reservations: a malformed id", http.MethodGet, "/api/inventory/reservations?orderIds=a,b%2Fc", nil, nil, 400},
+		{"reservations: over 100 ids", http.MethodGet, "/api/inventory/reservations?orderIds=" + manyIDs(101), nil, nil, 400},
 		// payments
 		{"account: negative balance", http.MethodPut, "/api/payments/accounts/" + customer, order(`{"balanceCents":-5}`), nil, 400},
 		{"account: malformed", http.MethodPut, "/api/payments/accounts/" + customer, order(`nope`), nil, 400},
 		{"account: wrong content type", http.MethodPut, "/api/payments/accounts/" + customer, order(`{"balanceCents":5}`), map[string]string{"Content-Type": "application/xml"}, 415},
 		{"account: unknown", http.MethodGet, "/api/payments/accounts/no-such-customer", nil, nil, 404},
+		{"charges: an empty id", http.MethodGet, "/api/payments/charges?orderIds=a,,b", nil, nil, 400},
 		// notifications
 		{"notifications: missing customer", http.MethodGet, "/api/notifications", nil, nil, 400},
+		{"notified: no orderIds", http.MethodGet, "/api/notifications/notified?orderIds=", nil, nil, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,4 +97,13 @@ func TestBadInput(t *testing.T) {
 	r.json(t, &got)
 	assert.Equal(t, p, got, "product unchanged")
 	assert.Empty(t, sys.Exited(), "no process went down")
+}
+
+// manyIDs is n distinct order ids, comma-separated.
+func manyIDs(n int) string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("o%d", i)
+	}
+	return strings.Join(ids, ",")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // reason, a client that retried through orders' outage with the same
 // Idempotency-Key got one order, and every effect happened exactly once, so
 // the stock left plus the quantities confirmed is the stock at the start, and
-// every balance is the start less the totals confirmed for that customer.
+// every balance is the start less the totals confirmed for that customer; and
+// notifications told every customer of every order's outcome.
 //
 // On the MQTT set the broker drops what is published for an app while its
 // sidecar is away (clean sessions), so there the orders' reconciler is what
@@ -124,6 +126,7 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 	confirmedQty := int64(0)
 	spent := map[string]int64{}
 	counts := map[string]int{}
+	final := map[string]string{} // the type of each order's final event
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, pl := range all {
 		var o order
@@ -137,6 +140,7 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 		require.Contains(t, []string{"confirmed", "cancelled"}, o.Status,
 			"order %s did not settle: %+v\n%s", o.ID, o, logsOnFailure())
 		counts[o.Status+" "+o.Reason]++
+		final[o.ID] = "daprshop.order." + o.Status + ".v1"
 		if o.Status == "cancelled" {
 			assert.NotEmpty(t, o.Reason, "order %s cancelled without a reason", o.ID)
 			continue
@@ -158,20 +162,34 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 		assert.Equal(t, int64(startBalance)-spent[c], balance(t, c), "customer %s was charged once per confirmed order, and for no other", c)
 	}
 
-	// notifications came back too: each customer is told of their last order.
-	last := map[string]string{}
-	for _, pl := range all {
-		last[pl.CustomerID] = pl.ID
+	// notifications came back too: each customer is told of every order's
+	// outcome, whenever notifications was away.
+	ids := make([]string, 0, len(final))
+	for id := range final {
+		ids = append(ids, id)
 	}
-	for c, orderID := range last {
-		eventually(t, time.Minute, func() bool {
-			for _, n := range notificationsOf(t, c) {
-				if n.OrderID == orderID {
-					return true
+	untold := func() []string {
+		var out []string
+		for from := 0; from < len(ids); from += 100 {
+			batch := ids[from:min(from+100, len(ids))]
+			told := map[string]bool{}
+			for _, n := range lookup(t, "/api/notifications/notified?orderIds="+strings.Join(batch, ",")) {
+				told[n.OrderID] = n.Type == final[n.OrderID]
+			}
+			for _, id := range batch {
+				if !told[id] {
+					out = append(out, id)
 				}
 			}
-			return false
-		}, "customer %s was never notified of their last order %s\n%s", c, orderID, logsOnFailure())
+		}
+		return out
+	}
+	missed := untold()
+	for until := time.Now().Add(time.Minute); len(missed) > 0 && time.Now().Before(until); missed = untold() {
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(missed) > 0 {
+		assert.Empty(t, missed, "customers never told of these orders' outcome\n%s", logsOnFailure())
 	}
 }
 
