@@ -336,8 +336,13 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 	if err := s.addToIndex(ctx, o.CustomerID, o.ID, idx); err != nil {
 		return order{}, err
 	}
-	if err := s.addToOpen(ctx, o.ID, openAt, open); err != nil {
-		return order{}, err
+	if s.cfg.reconcileInterval > 0 {
+		if err := s.markMinute(ctx, openAt); err != nil {
+			return order{}, err
+		}
+		if err := s.addToOpen(ctx, o.ID, openAt, open); err != nil {
+			return order{}, err
+		}
 	}
 	if err := s.writeOrder(ctx, o); err != nil {
 		// The transaction may have been applied even though its answer was lost.

@@ -276,7 +276,8 @@ func TestPlaceOrderStoreFailures(t *testing.T) {
 		{"index cannot be read", failOn("GetBulkState", "customer-"), nil, false},
 		{"index cannot be saved", failOn("SaveState", "customer-"), []string{"idempotency-"}, false},
 		{"index changed and cannot be read again", indexRaceThen(failOn("GetState", "customer-")), []string{"idempotency-"}, false},
-		{"open orders' bucket cannot be saved", failOn("SaveState", "open-"), []string{"idempotency-", "customer-"}, true},
+		{"the minute cannot be marked", failOn("SaveState", "open-minute-"), []string{"idempotency-", "customer-"}, true},
+		{"open orders' bucket cannot be saved", failOn("SaveState", "open-1"), []string{"idempotency-", "customer-", "open-minute-"}, true},
 		{"transaction fails", failOn("ExecuteStateTransaction", "order-"), []string{"idempotency-", "customer-", "open-"}, true},
 	}
 	for _, tt := range tests {
@@ -335,8 +336,8 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		o := e.place("k", appleAndPear)
 		assert.Equal(t, 1, e.fake.bulkGets, "claim, index and bucket of open orders in one read")
 		assert.Zero(t, e.fake.gets, "a freshly claimed id needs no check for an existing order")
-		require.Len(t, e.fake.saves, 3)
-		assert.Equal(t, []string{claimKey("k"), customerKey("c1")}, e.fake.saves[:2])
+		require.Len(t, e.fake.saves, 4)
+		assert.Equal(t, []string{claimKey("k"), customerKey("c1"), minuteKey(e.clock.t.Unix() / 60)}, e.fake.saves[:3])
 		assert.Equal(t, []string{o.ID}, e.bucketOf(o.ID).IDs, "the order is open")
 		assert.Len(t, e.fake.transactions(), 1)
 		assert.Len(t, e.fake.calls(), 1)

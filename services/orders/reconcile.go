@@ -30,6 +30,13 @@ package main
 // (reconcilerKey): the newest second whose buckets it has read, and the older
 // seconds whose buckets still hold orders.
 //
+// A reconciler that starts far behind, after the shop was down for a day say,
+// would spend hours reading the empty buckets of that day before it reached
+// the orders placed now. So each instance also marks, once a minute, the
+// minute it adds orders to buckets in (minuteKey), and a reconciler more than
+// skipAfter behind reads the marks and goes straight to the first marked
+// minute. A mark goes when the reconciler has read its minute.
+//
 // Every instance runs the reconciler. Two instances reading one bucket publish
 // the same events twice, which the consumers recognise as duplicates.
 
@@ -58,9 +65,9 @@ const (
 	// maxRedriveBackoff bounds the wait between two reads of a bucket whose
 	// orders are still open.
 	maxRedriveBackoff = 5 * time.Minute
-	// maxCatchUp bounds the seconds of new buckets a pass reads, so that an
-	// instance that was away catches up in steps of a bounded cost.
-	maxCatchUp = 10
+	// maxCatchUp bounds the seconds of new buckets a pass reads, so that a
+	// reconciler behind catches up in steps of a bounded cost.
+	maxCatchUp = 60
 	// lookupBatch is how many order ids one question to a consumer names: the
 	// consumers' limit.
 	lookupBatch = 100
@@ -68,10 +75,19 @@ const (
 	lookupTimeout = 5 * time.Second
 	// storeBatch is how many keys one bulk read of the reconciler names.
 	storeBatch = 100
+	// skipAfter is how far behind the reconciler reads the minutes' marks to
+	// skip those without orders, and maxSkip how many minutes' marks a pass
+	// reads at most: a day.
+	skipAfter = 2 * time.Minute
+	maxSkip   = 24 * 60
 )
 
 // openKey is the key of a bucket of open orders: shard of second (Unix time).
 func openKey(second int64, shard int) string { return fmt.Sprintf("open-%d-%d", second, shard) }
+
+// minuteKey is the key of the mark of a minute (Unix time / 60) in which
+// orders were added to buckets.
+func minuteKey(minute int64) string { return fmt.Sprintf("open-minute-%d", minute) }
 
 // shardOf spreads order ids over the shards.
 func shardOf(orderID string) int { return int(crc32.ChecksumIEEE([]byte(orderID)) % openShards) }
@@ -120,6 +136,21 @@ func (s *orders) addToOpen(ctx context.Context, orderID string, at time.Time, fi
 	return nil
 }
 
+// markMinute marks the minute of at as one with orders in buckets, once per
+// minute and instance. A placement calls it before it adds its order to a
+// bucket, so that a bucket's minute is always marked.
+func (s *orders) markMinute(ctx context.Context, at time.Time) error {
+	minute := at.Unix() / 60
+	if s.marked.Load() == minute {
+		return nil
+	}
+	if err := s.dapr.SaveState(ctx, s.cfg.Store, minuteKey(minute), []byte("true"), nil); err != nil {
+		return fmt.Errorf("mark minute %d: %w", minute, err)
+	}
+	s.marked.Store(minute)
+	return nil
+}
+
 // reconcileEvery runs a reconciler pass every interval until ctx is done. A
 // pass that fails is logged and the next one starts where it did.
 func (s *orders) reconcileEvery(ctx context.Context, interval time.Duration) {
@@ -137,7 +168,8 @@ func (s *orders) reconcileEvery(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// read bucket, with where it is and how it was read.
+// readBucket is a bucket as a pass read it: with its key, its second and
+// its ETag.
 type readBucket struct {
 	bucket
 	key    string
@@ -164,9 +196,15 @@ func (s *orders) reconcile(ctx context.Context) error {
 		return fmt.Errorf("decode %s: %w", reconcilerKey, errors.Join(errCorrupt, err))
 	}
 
+	from := st.Swept + 1
+	if time.Duration(horizon-from)*time.Second >= skipAfter {
+		if from, err = s.skipUnmarked(ctx, from, horizon); err != nil {
+			return err
+		}
+	}
 	seconds := slices.Clone(st.Open)
-	swept := st.Swept
-	for sec := st.Swept + 1; sec <= horizon && sec <= st.Swept+maxCatchUp; sec++ {
+	swept := from - 1
+	for sec := from; sec <= horizon && sec < from+maxCatchUp; sec++ {
 		seconds = append(seconds, sec)
 		swept = sec
 	}
@@ -221,7 +259,46 @@ func (s *orders) reconcile(ctx context.Context) error {
 	if err := s.saveJSON(ctx, reconcilerKey, next, etag); err != nil {
 		return fmt.Errorf("record where the reconciler stands: %w", err)
 	}
+	// The marks of the minutes read to their end go; the minutes skipped had
+	// none.
+	var marks []*client.DeleteStateItem
+	for m := from / 60; (m+1)*60-1 <= swept; m++ {
+		marks = append(marks, &client.DeleteStateItem{Key: minuteKey(m)})
+	}
+	if err := s.dapr.DeleteBulkStateItems(ctx, s.cfg.Store, marks); err != nil {
+		// A mark left behind only makes a reconciler far behind read a minute
+		// it could have skipped.
+		s.log.WarnContext(ctx, "could not delete the marks of minutes read", "count", len(marks), "err", err)
+	}
 	return nil
+}
+
+// skipUnmarked returns the first second, from from on, of a minute that is
+// marked, reading the marks of at most maxSkip minutes; when none of them is
+// marked, it returns the second after the last minute read, or after horizon
+// when that comes first: orders may still be placed in horizon's minute.
+func (s *orders) skipUnmarked(ctx context.Context, from, horizon int64) (int64, error) {
+	first, last := from/60, min(horizon/60, from/60+maxSkip-1)
+	minutes := make([]int64, 0, last-first+1)
+	for m := first; m <= last; m++ {
+		minutes = append(minutes, m)
+	}
+	for _, chunk := range chunks(minutes, storeBatch) {
+		keys := make([]string, len(chunk))
+		for i, m := range chunk {
+			keys[i] = minuteKey(m)
+		}
+		read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, keys...)
+		if err != nil {
+			return 0, fmt.Errorf("read the marks of minutes: %w", err)
+		}
+		for i, m := range chunk {
+			if len(read[keys[i]].Value) > 0 {
+				return max(from, m*60), nil
+			}
+		}
+	}
+	return min((last+1)*60, horizon+1), nil
 }
 
 // readBuckets reads every shard's bucket of seconds, and returns those that

@@ -39,11 +39,16 @@ func (e *testEnv) later(tries int) {
 	e.clock.add(redriveBackoff(e.svc.cfg.redriveAfter, max(tries, 1)) + time.Second)
 }
 
+// isBucket tells the key of a bucket from the others, minutes' marks included.
+func isBucket(key string) bool {
+	return strings.HasPrefix(key, "open-") && !strings.HasPrefix(key, minuteKey(0)[:len("open-minute-")])
+}
+
 // bucketOf returns the bucket that holds orderID, or an empty one.
 func (e *testEnv) bucketOf(orderID string) bucket {
 	e.t.Helper()
 	for _, k := range e.fake.keys() {
-		if !strings.HasPrefix(k, "open-") {
+		if !isBucket(k) {
 			continue
 		}
 		v, _ := e.fake.value(k)
@@ -62,7 +67,7 @@ func (e *testEnv) bucketOf(orderID string) bucket {
 func (e *testEnv) openKeys() []string {
 	var out []string
 	for _, k := range e.fake.keys() {
-		if strings.HasPrefix(k, "open-") {
+		if isBucket(k) {
 			out = append(out, k)
 		}
 	}
@@ -253,16 +258,16 @@ func TestReconcilerDropsAnOrderNeverSaved(t *testing.T) {
 
 func TestReconcilerCatchesUpInSteps(t *testing.T) {
 	e := newReconcilerEnv(t)
-	// No pass for 4*maxCatchUp seconds: a pass reads at most maxCatchUp new
-	// seconds, so the order is found after a few passes, not all at once.
-	e.clock.add(4 * maxCatchUp * time.Second)
+	// No pass for 90 s, less than skipAfter: a pass reads at most maxCatchUp
+	// (60) new seconds, so the order is found by the second pass.
+	e.clock.add(90 * time.Second)
 	o := e.place("k", appleAndPear)
 	e.later(1)
 	passes := 0
 	for ; passes < 10 && e.bucketOf(o.ID).Tries == 0; passes++ {
 		e.reconcile()
 	}
-	assert.Equal(t, 5, passes)
+	assert.Equal(t, 2, passes)
 	assert.Equal(t, 1, e.bucketOf(o.ID).Tries)
 }
 
@@ -323,6 +328,56 @@ func TestReconcilerKeepsWhatItCouldNotFinish(t *testing.T) {
 			assert.Empty(t, e.reconcile())
 			assert.Empty(t, e.openKeys(), "the next pass finishes it")
 		})
+	}
+}
+
+func TestPlacementsMarkTheirMinuteOnce(t *testing.T) {
+	e := newReconcilerEnv(t)
+	marks := func() int {
+		e.fake.mu.Lock()
+		defer e.fake.mu.Unlock()
+		n := 0
+		for _, k := range e.fake.saves {
+			if strings.HasPrefix(k, "open-minute-") {
+				n++
+			}
+		}
+		return n
+	}
+	e.clock.add(time.Minute - time.Duration(e.clock.t.Second())*time.Second)
+	e.place("k1", appleAndPear)
+	e.place("k2", appleAndPear)
+	e.place("k3", appleAndPear)
+	assert.Equal(t, 1, marks(), "one mark for three placements in a minute")
+	e.clock.add(time.Minute)
+	e.place("k4", appleAndPear)
+	assert.Equal(t, 2, marks(), "and one more in the next minute")
+}
+
+func TestReconcilerSkipsMinutesWithoutOrders(t *testing.T) {
+	e := newReconcilerEnv(t)
+	// A day without a pass, then an order: a pass reads the marks of up to a
+	// day of minutes and goes to the first marked one, where reading every
+	// second's buckets, maxCatchUp at a time, would take thousands of passes.
+	e.clock.add(24 * time.Hour)
+	o := e.place("k", appleAndPear)
+	e.later(1)
+	passes := 0
+	for ; passes < 5 && len(e.fake.published()) == 0; passes++ {
+		e.reconcile()
+	}
+	assert.LessOrEqual(t, passes, 3)
+	require.Len(t, e.fake.published(), 1, "the order is found")
+	assertAnnounced(t, e.fake.published()[0], o, events.OrderPlaced)
+
+	e.settleAs(e.confirm(o), "", "")
+	e.clock.add(2 * time.Minute)
+	for range 3 {
+		e.reconcile()
+	}
+	assert.Empty(t, e.openKeys())
+	for _, k := range e.fake.keys() {
+		assert.False(t, strings.HasPrefix(k, "open-minute-"), "the mark of a minute read goes: %s", k)
 	}
 }
 

@@ -43,7 +43,9 @@ func testConfig() config {
 		placementMin:    64,
 		placementMax:    256,
 		indexPage:       indexPageSize,
-		// The reconciler runs only when a test calls it.
+		// The reconciler runs only when a test calls it, but the placements
+		// keep its buckets.
+		reconcileInterval:  2 * time.Second,
 		redriveAfter:       10 * time.Second,
 		sagaTimeout:        15 * time.Minute,
 		inventoryAppID:     "inventory",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/dapr/go-sdk/client"
@@ -45,8 +46,10 @@ type orders struct {
 	// way round, and the two are separate sets so that they cannot deadlock.
 	customers *keylock.Locks
 	// buckets serialises this instance's additions to each bucket of open
-	// orders (see reconcile.go).
+	// orders (see reconcile.go), and marked is the last minute this instance
+	// marked as one with orders in buckets.
 	buckets *keylock.Locks
+	marked  atomic.Int64
 	// prices remembers what the catalog answered, for cfg.priceTTL.
 	prices *prices
 	now    func() time.Time
