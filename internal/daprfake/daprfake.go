@@ -56,6 +56,24 @@ type Client struct {
 	mu        sync.Mutex
 	stores    map[string]map[string]*entry
 	published []Event
+	reads     Reads
+}
+
+// Reads counts the reads the fake has served, so that a test can tell one
+// bulk read from many: single-key reads, bulk reads, and the keys the bulk
+// reads named, in order.
+type Reads struct {
+	Single, Bulk int
+	BulkKeys     []string
+}
+
+// Reads returns the reads served so far.
+func (c *Client) Reads() Reads {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.reads
+	r.BulkKeys = append([]string(nil), r.BulkKeys...)
+	return r
 }
 
 type entry struct {
@@ -155,6 +173,7 @@ func (c *Client) Published() []Event {
 func (c *Client) GetState(_ context.Context, storeName, key string, _ map[string]string) (*client.StateItem, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reads.Single++
 	if err := c.hook("GetState", key); err != nil {
 		return nil, err
 	}
@@ -173,6 +192,8 @@ func (c *Client) GetBulkState(_ context.Context, storeName string, keys []string
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.reads.Bulk++
+	c.reads.BulkKeys = append(c.reads.BulkKeys, keys...)
 	items := make([]*client.BulkStateItem, 0, len(keys))
 	for _, k := range keys {
 		if err := c.hook("GetBulkState", k); err != nil {

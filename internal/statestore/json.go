@@ -46,6 +46,26 @@ func GetBulk(ctx context.Context, c BulkReader, store string, keys ...string) (m
 	return out, nil
 }
 
+// GetBulkJSON reads keys in one call, as GetBulk does, and decodes each key
+// present into a T, by key; an absent key is not in the result.
+func GetBulkJSON[T any](ctx context.Context, c BulkReader, store string, keys ...string) (map[string]T, error) {
+	read, err := GetBulk(ctx, c, store, keys...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]T, len(read))
+	for k, r := range read {
+		v, found, err := DecodeJSON[T](k, r)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
 // DecodeJSON decodes r, read from key, into a T; found is false when the key is
 // absent.
 func DecodeJSON[T any](key string, r Read) (v T, found bool, err error) {

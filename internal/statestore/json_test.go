@@ -41,6 +41,26 @@ func TestGetJSON(t *testing.T) {
 	assert.ErrorContains(t, err, "read k: down")
 }
 
+func TestGetBulkJSON(t *testing.T) {
+	ctx := context.Background()
+	c := &daprfake.Client{}
+	c.Put("s", "a", counter{Name: "a", N: 1})
+	c.Put("s", "b", counter{Name: "b", N: 2})
+	c.Put("s", "bad", []byte("{"))
+
+	got, err := GetBulkJSON[counter](ctx, c, "s", "a", "absent", "b")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]counter{"a": {Name: "a", N: 1}, "b": {Name: "b", N: 2}}, got, "absent keys are left out")
+	assert.Equal(t, 1, c.Reads().Bulk, "one read")
+
+	_, err = GetBulkJSON[counter](ctx, c, "s", "a", "bad")
+	assert.ErrorContains(t, err, "decode bad")
+
+	c.Hook = func(string, string) error { return errors.New("down") }
+	_, err = GetBulkJSON[counter](ctx, c, "s", "a")
+	assert.ErrorContains(t, err, "read a: down")
+}
+
 func TestUpdateJSON(t *testing.T) {
 	ctx := context.Background()
 	increment := func(v *counter, found bool) (bool, error) {

@@ -464,17 +464,13 @@ func (l *ledger) reservations(ctx context.Context, orderIDs []string) ([]reserva
 	for i, id := range orderIDs {
 		keys[i] = reservationKey(id)
 	}
-	read, err := statestore.GetBulk(ctx, l.dapr, l.store, keys...)
+	recs, err := statestore.GetBulkJSON[reservation](ctx, l.dapr, l.store, keys...)
 	if err != nil {
 		return nil, err
 	}
 	out := []reservationStatus{}
 	for _, key := range keys {
-		rec, found, err := statestore.DecodeJSON[reservation](key, read[key])
-		if err != nil {
-			return nil, err
-		}
-		if found {
+		if rec, found := recs[key]; found {
 			out = append(out, reservationStatus{OrderID: rec.OrderID, CustomerID: rec.CustomerID,
 				Status: rec.Status, Reason: rec.Reason})
 		}

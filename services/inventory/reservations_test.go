@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -476,25 +474,6 @@ func TestAnotherInstanceTakesTheStockFirst(t *testing.T) {
 	assert.Equal(t, int64(0), available(t, fake, "apple")["apple"])
 }
 
-// reads counts the state reads made through it, so that a test can tell one
-// bulk read from many.
-type reads struct {
-	*daprfake.Client
-	bulk, single int
-	keys         []string
-}
-
-func (r *reads) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error) {
-	r.bulk++
-	r.keys = append(r.keys, keys...)
-	return r.Client.GetBulkState(ctx, store, keys, meta, parallelism)
-}
-
-func (r *reads) GetState(ctx context.Context, store, key string, meta map[string]string) (*client.StateItem, error) {
-	r.single++
-	return r.Client.GetState(ctx, store, key, meta)
-}
-
 func TestListReservations(t *testing.T) {
 	many := make([]string, maxLookup+1)
 	for i := range many {
@@ -537,7 +516,7 @@ func TestListReservations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &reads{Client: &daprfake.Client{}}
+			fake := &daprfake.Client{}
 			fake.Put(testStore, reservationKey("o1"), reservation{OrderID: "o1", CustomerID: "c1", TotalCents: 200, Currency: "EUR",
 				Lines: []line{{ProductID: "apple", Quantity: 2}}, Status: statusReserved})
 			fake.Put(testStore, reservationKey("o2"), reservation{OrderID: "o2", CustomerID: "c2", TotalCents: 900, Currency: "EUR",
@@ -547,7 +526,7 @@ func TestListReservations(t *testing.T) {
 			fake.Put(testStore, reservationKey("o4"), reservation{OrderID: "o4", CustomerID: "c4", Lines: []line{},
 				Status: statusCancelled, Reason: events.ReasonProcessing})
 			if tt.setup != nil {
-				tt.setup(fake.Client)
+				tt.setup(fake)
 			}
 			before := fake.Dump(testStore)
 			srv := newServer(quiet(), "inventory-1", "inventory", testLedger(fake))
@@ -558,7 +537,7 @@ func TestListReservations(t *testing.T) {
 			rec := do(t, srv, method, tt.path, "", "")
 			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
 			assert.Equal(t, before, fake.Dump(testStore), "a lookup changes nothing")
-			assert.Zero(t, fake.single, "no single-key reads")
+			assert.Zero(t, fake.Reads().Single, "no single-key reads")
 			if tt.status >= 400 {
 				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
 				var p httpx.Problem
@@ -567,16 +546,16 @@ func TestListReservations(t *testing.T) {
 				assert.NotContains(t, rec.Body.String(), "connection refused", "the store's error stays in the log")
 				assert.NotContains(t, rec.Body.String(), "reservation-", "the store's keys stay in the log")
 				if tt.status < 500 {
-					assert.Zero(t, fake.bulk, "a refused request reads nothing")
+					assert.Zero(t, fake.Reads().Bulk, "a refused request reads nothing")
 				}
 				return
 			}
 			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 			assert.JSONEq(t, tt.want, rec.Body.String())
-			assert.Equal(t, 1, fake.bulk, "one bulk read")
-			distinct := slices.Clone(fake.keys)
+			assert.Equal(t, 1, fake.Reads().Bulk, "one bulk read")
+			distinct := fake.Reads().BulkKeys
 			slices.Sort(distinct)
-			assert.Equal(t, len(fake.keys), len(slices.Compact(distinct)), "each key read once")
+			assert.Equal(t, len(fake.Reads().BulkKeys), len(slices.Compact(distinct)), "each key read once")
 		})
 	}
 }

@@ -222,19 +222,14 @@ func (f *feeds) notified(ctx context.Context, orderIDs []string) ([]notifiedEntr
 			keys = append(keys, markKey(events.EventID(id, typ)))
 		}
 	}
-	read, err := statestore.GetBulk(ctx, f.dapr, f.store, keys...)
+	marks, err := statestore.GetBulkJSON[mark](ctx, f.dapr, f.store, keys...)
 	if err != nil {
 		return nil, err
 	}
 	out := []notifiedEntry{}
 	for _, id := range orderIDs {
 		for _, typ := range notifiedTypes {
-			key := markKey(events.EventID(id, typ))
-			m, found, err := statestore.DecodeJSON[mark](key, read[key])
-			if err != nil {
-				return nil, err
-			}
-			if found {
+			if m, found := marks[markKey(events.EventID(id, typ))]; found {
 				out = append(out, notifiedEntry{OrderID: id, Type: typ, At: m.At})
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dapr/go-sdk/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -303,25 +302,6 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 	assert.Equal(t, "o9", feedOf(t, srv, "c1").Notifications[0].OrderID)
 }
 
-// reads counts the state reads made through it, so that a test can tell one
-// bulk read from many.
-type reads struct {
-	*daprfake.Client
-	bulk, single int
-	keys         []string
-}
-
-func (r *reads) GetBulkState(ctx context.Context, store string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error) {
-	r.bulk++
-	r.keys = append(r.keys, keys...)
-	return r.Client.GetBulkState(ctx, store, keys, meta, parallelism)
-}
-
-func (r *reads) GetState(ctx context.Context, store, key string, meta map[string]string) (*client.StateItem, error) {
-	r.single++
-	return r.Client.GetState(ctx, store, key, meta)
-}
-
 func TestListNotified(t *testing.T) {
 	many := make([]string, maxLookup+1)
 	for i := range many {
@@ -369,7 +349,7 @@ func TestListNotified(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &reads{Client: &daprfake.Client{}}
+			fake := &daprfake.Client{}
 			put := func(orderID, typ string, minute int) {
 				fake.Put(testStore, markKey(events.EventID(orderID, typ)), mark{CustomerID: "c1", At: at.Add(time.Duration(minute) * time.Minute)})
 			}
@@ -378,7 +358,7 @@ func TestListNotified(t *testing.T) {
 			put("o3", events.OrderCancelled, 3)
 			put("o2", events.OrderCancelled, 4)
 			if tt.setup != nil {
-				tt.setup(fake.Client)
+				tt.setup(fake)
 			}
 			before := fake.Dump(testStore)
 			srv := newServer(quiet(), "notifications-1", "notifications", newFeeds(fake))
@@ -389,7 +369,7 @@ func TestListNotified(t *testing.T) {
 			rec := do(t, srv, method, tt.path)
 			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
 			assert.Equal(t, before, fake.Dump(testStore), "a lookup changes nothing")
-			assert.Zero(t, fake.single, "no single-key reads")
+			assert.Zero(t, fake.Reads().Single, "no single-key reads")
 			if tt.status >= 400 {
 				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
 				var p httpx.Problem
@@ -398,14 +378,14 @@ func TestListNotified(t *testing.T) {
 				assert.NotContains(t, rec.Body.String(), "connection refused", "the store's error stays in the log")
 				assert.NotContains(t, rec.Body.String(), "notified-", "the store's keys stay in the log")
 				if tt.status < 500 {
-					assert.Zero(t, fake.bulk, "a refused request reads nothing")
+					assert.Zero(t, fake.Reads().Bulk, "a refused request reads nothing")
 				}
 				return
 			}
 			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 			assert.JSONEq(t, tt.want, rec.Body.String())
-			assert.Equal(t, 1, fake.bulk, "one bulk read")
-			assert.Len(t, fake.keys, tt.keys, "both marks of each order asked, once")
+			assert.Equal(t, 1, fake.Reads().Bulk, "one bulk read")
+			assert.Len(t, fake.Reads().BulkKeys, tt.keys, "both marks of each order asked, once")
 		})
 	}
 }

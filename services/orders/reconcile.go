@@ -502,20 +502,14 @@ func (s *orders) readOrderMap(ctx context.Context, ids []string) (map[string]ord
 		for i, id := range chunk {
 			keys[i] = orderKey(id)
 		}
-		read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, keys...)
+		read, err := statestore.GetBulkJSON[order](ctx, s.dapr, s.cfg.Store, keys...)
 		if err != nil {
 			return nil, err
 		}
 		for i, id := range chunk {
-			r := read[keys[i]]
-			if len(r.Value) == 0 {
-				continue
+			if o, found := read[keys[i]]; found {
+				out[id] = o
 			}
-			var o order
-			if err := json.Unmarshal(r.Value, &o); err != nil {
-				return nil, fmt.Errorf("decode %s: %w", keys[i], errors.Join(errCorrupt, err))
-			}
-			out[id] = o
 		}
 	}
 	return out, nil

@@ -258,17 +258,13 @@ func (b *bank) charges(ctx context.Context, orderIDs []string) ([]charge, error)
 	for i, id := range orderIDs {
 		keys[i] = chargeKey(id)
 	}
-	read, err := statestore.GetBulk(ctx, b.dapr, b.store, keys...)
+	recs, err := statestore.GetBulkJSON[charge](ctx, b.dapr, b.store, keys...)
 	if err != nil {
 		return nil, err
 	}
 	out := []charge{}
 	for _, key := range keys {
-		rec, found, err := statestore.DecodeJSON[charge](key, read[key])
-		if err != nil {
-			return nil, err
-		}
-		if found {
+		if rec, found := recs[key]; found {
 			out = append(out, rec)
 		}
 	}
