@@ -26,10 +26,15 @@ type BulkReader interface {
 	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error)
 }
 
+// bulkParallelism bounds the reads a sidecar makes at once for one bulk read:
+// a store without bulk reads of its own (Redis) gets one read per key, and a
+// hundred at once is a burst that the requests sharing the sidecar wait behind.
+const bulkParallelism = 16
+
 // GetBulk reads keys in one call and returns what it read of each, by key; an
 // absent key has no Value. A key the store could not read fails the whole read.
 func GetBulk(ctx context.Context, c BulkReader, store string, keys ...string) (map[string]Read, error) {
-	items, err := c.GetBulkState(ctx, store, keys, nil, int32(len(keys)))
+	items, err := c.GetBulkState(ctx, store, keys, nil, int32(min(len(keys), bulkParallelism)))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", strings.Join(keys, ", "), err)
 	}

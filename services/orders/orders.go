@@ -13,7 +13,6 @@ import (
 
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
-	"github.com/daprshop/daprshop/internal/statestore"
 )
 
 // headerIdempotencyKey names the header that makes POST /orders safe to retry.
@@ -194,7 +193,7 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 
 	ck := claimKey(key)
 	hash := req.hash()
-	held, etag, found, f, err := s.readClaimAndFresh(ctx, ck, req.CustomerID, httpx.NewID(), s.now())
+	held, etag, found, f, err := s.readClaimAndFresh(ctx, ck, req.CustomerID, httpx.NewID())
 	if err != nil {
 		return order{}, err
 	}
@@ -321,9 +320,9 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 
 	unlock := s.locks.Lock(orderKey(orderID))
 	defer unlock()
-	idx, openAt, open := (*index)(nil), now, (*statestore.Read)(nil)
+	var idx *index
 	if f != nil {
-		idx, openAt, open = &f.index, f.at, &f.open
+		idx = &f.index
 	} else {
 		existing, _, found, err := s.readOrder(ctx, orderID)
 		if err != nil {
@@ -337,10 +336,10 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 		return order{}, err
 	}
 	if s.cfg.reconcileInterval > 0 {
-		if err := s.markMinute(ctx, openAt); err != nil {
+		if err := s.markMinute(ctx, now); err != nil {
 			return order{}, err
 		}
-		if err := s.addToOpen(ctx, o.ID, openAt, open); err != nil {
+		if err := s.addToOpen(ctx, o.ID, now); err != nil {
 			return order{}, err
 		}
 	}

@@ -277,6 +277,7 @@ func TestPlaceOrderStoreFailures(t *testing.T) {
 		{"index cannot be saved", failOn("SaveState", "customer-"), []string{"idempotency-"}, false},
 		{"index changed and cannot be read again", indexRaceThen(failOn("GetState", "customer-")), []string{"idempotency-"}, false},
 		{"the minute cannot be marked", failOn("SaveState", "open-minute-"), []string{"idempotency-", "customer-"}, true},
+		{"open orders' bucket cannot be read", failOn("GetState", "open-1"), []string{"idempotency-", "customer-", "open-minute-"}, true},
 		{"open orders' bucket cannot be saved", failOn("SaveState", "open-1"), []string{"idempotency-", "customer-", "open-minute-"}, true},
 		{"transaction fails", failOn("ExecuteStateTransaction", "order-"), []string{"idempotency-", "customer-", "open-"}, true},
 	}
@@ -333,9 +334,17 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 
 	t.Run("a new order reads once and writes claim, index, open orders and order", func(t *testing.T) {
 		e := newTestEnv(t)
+		var single []string
+		e.fake.fail = func(method, key string) error {
+			if method == "GetState" {
+				single = append(single, key)
+			}
+			return nil
+		}
 		o := e.place("k", appleAndPear)
-		assert.Equal(t, 1, e.fake.bulkGets, "claim, index and bucket of open orders in one read")
-		assert.Zero(t, e.fake.gets, "a freshly claimed id needs no check for an existing order")
+		assert.Equal(t, 1, e.fake.bulkGets, "claim and index in one read")
+		require.Len(t, single, 1, "a freshly claimed id needs no check for an existing order")
+		assert.True(t, strings.HasPrefix(single[0], "open-"), "only the bucket of open orders is read alone: %s", single[0])
 		require.Len(t, e.fake.saves, 4)
 		assert.Equal(t, []string{claimKey("k"), customerKey("c1"), minuteKey(e.clock.t.Unix() / 60)}, e.fake.saves[:3])
 		assert.Equal(t, []string{o.ID}, e.bucketOf(o.ID).IDs, "the order is open")

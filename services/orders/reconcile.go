@@ -12,17 +12,18 @@ package main
 // So each order's id is added, just before the order is saved, to a bucket of
 // the second it is placed in (openKey), one of openShards per second so that
 // concurrent placements seldom contend for a key. The reconciler reads each
-// bucket once it is cfg.redriveAfter old and looks at its orders:
+// bucket once it is cfg.redriveAfter old and learns, from the consumers first
+// (see settleBatch), what its orders still need:
 //
 //   - pending or reserved: the order's OrderPlaced is published again, which
 //     the inventory answers with its outcome, and payments, given a
 //     reservation, with its own. Past cfg.sagaTimeout the order is cancelled
 //     (timed_out) instead: a consumer gone for that long is not waited for.
-//   - confirmed: notifications is asked whether it told the customer; if not,
-//     OrderConfirmed is published again.
-//   - cancelled: the inventory (no reservation left held), payments (no charge
-//     left standing) and notifications are asked; unless all three processed
-//     the cancellation, OrderCancelled is published again.
+//   - confirmed, and notifications did not tell the customer: OrderConfirmed
+//     is published again.
+//   - cancelled, and notifications did not tell the customer, or the
+//     inventory still holds a reservation, or payments a charge: OrderCancelled
+//     is published again.
 //
 // An order that needs nothing more leaves its bucket, and an emptied bucket is
 // deleted; a bucket with orders left is read again later, each time twice as
@@ -109,27 +110,26 @@ type reconcilerState struct {
 	Open  []int64 `json:"open,omitempty"`
 }
 
-// addToOpen adds orderID to the bucket of the second at, starting from first
-// when it is not nil. A placement calls it before it saves the order, so that
-// a saved order is always in a bucket; an id whose order was never saved is
-// dropped by the reconciler.
-func (s *orders) addToOpen(ctx context.Context, orderID string, at time.Time, first *statestore.Read) error {
+// addToOpen adds orderID to the bucket of the second at. A placement calls it
+// before it saves the order, so that a saved order is always in a bucket; an id
+// whose order was never saved is dropped by the reconciler.
+//
+// The bucket is read under its lock, not with the placement's first read: a
+// second's bucket takes every placement of that second on its shard, so by the
+// time a placement wrote it, another had often changed it since that read, and
+// the conflicts, each paid for with a pause under the lock, held up the
+// placements queued behind it (bench/README.md, tuning log 21).
+func (s *orders) addToOpen(ctx context.Context, orderID string, at time.Time) error {
 	key := openKey(at.Unix(), shardOf(orderID))
 	unlock := s.buckets.Lock(key)
 	defer unlock()
-	add := func(b *bucket, _ bool) (bool, error) {
+	err := statestore.UpdateJSON(ctx, s.dapr, s.cfg.Store, key, func(b *bucket, _ bool) (bool, error) {
 		if slices.Contains(b.IDs, orderID) {
 			return false, nil
 		}
 		b.IDs = append(b.IDs, orderID)
 		return true, nil
-	}
-	var err error
-	if first != nil {
-		err = statestore.UpdateJSONFrom(ctx, s.dapr, s.cfg.Store, key, *first, add)
-	} else {
-		err = statestore.UpdateJSON(ctx, s.dapr, s.cfg.Store, key, add)
-	}
+	})
 	if err != nil {
 		return fmt.Errorf("add order %s to %s: %w", orderID, key, err)
 	}
@@ -338,65 +338,112 @@ func (s *orders) readBuckets(ctx context.Context, seconds []int64) ([]readBucket
 // settle looks at the orders ids, placed at least cfg.redriveAfter ago,
 // publishes again what each still needs, and returns those that may need more.
 // A publish that fails leaves its order open for the next read of its bucket.
+//
+// It takes the orders lookupBatch at a time, with a pause between batches, so
+// that a pass spreads its reads over about half the interval rather than
+// loading the sidecar, which placements share, all at once.
 func (s *orders) settle(ctx context.Context, ids []string, now time.Time) (map[string]bool, error) {
-	found, err := s.readOrderMap(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
 	left := map[string]bool{}
-	var final []order
-	var cancelled []string
-	for _, id := range ids {
-		o, ok := found[id]
-		switch {
-		case !ok:
-			// Never saved: the placement failed, and a retry that saves the
-			// order adds it to a bucket again.
-		case !o.terminal():
-			left[id] = true
-			if now.Sub(o.CreatedAt) >= s.cfg.sagaTimeout {
-				if _, err := s.apply(ctx, id, "", timedOut, ""); err != nil {
-					s.log.WarnContext(ctx, "could not cancel an order past the saga's timeout", "orderId", id, "err", err)
-				}
-				continue
-			}
-			s.log.InfoContext(ctx, "order still open: publishing its placement again", "orderId", id, "status", o.Status)
-			if err := s.publish(ctx, placement(o), events.OrderPlaced); err != nil {
-				s.log.WarnContext(ctx, "could not publish a placement again", "orderId", id, "err", err)
-			}
-		default:
-			final = append(final, o)
-			if o.Status == events.StatusCancelled {
-				cancelled = append(cancelled, id)
+	batches := chunks(ids, lookupBatch)
+	pause := s.cfg.reconcileInterval / time.Duration(2*len(batches)+1)
+	for i, batch := range batches {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(pause):
 			}
 		}
-	}
-	if len(final) == 0 {
-		return left, nil
-	}
-	done, err := s.processed(ctx, final, cancelled)
-	if err != nil {
-		s.log.WarnContext(ctx, "could not ask the consumers about final orders; asking again later", "count", len(final), "err", err)
-		for _, o := range final {
-			left[o.ID] = true
-		}
-		return left, nil
-	}
-	for _, o := range final {
-		if done[o.ID] {
-			continue
-		}
-		left[o.ID] = true
-		typ := events.OrderConfirmed
-		if o.Status == events.StatusCancelled {
-			typ = events.OrderCancelled
-		}
-		s.log.InfoContext(ctx, "a consumer missed a final order: announcing it again", "orderId", o.ID, "event", typ)
-		if err := s.publish(ctx, o, typ); err != nil {
-			s.log.WarnContext(ctx, "could not announce a final order again", "orderId", o.ID, "err", err)
+		if err := s.settleBatch(ctx, batch, now, left); err != nil {
+			return nil, err
 		}
 	}
 	return left, nil
+}
+
+// settleBatch is settle for at most lookupBatch orders, adding to left those
+// that may need more.
+//
+// Most orders are long final and every consumer has processed them, so
+// notifications is asked first, about all: an order whose confirmation it
+// notified needs nothing, and neither does one whose cancellation it notified,
+// once the inventory and payments say the cancellation reached them too. Only
+// the rest are read: those still open, whose OrderPlaced is published again,
+// and the final ones a consumer missed, whose final event is.
+func (s *orders) settleBatch(ctx context.Context, ids []string, now time.Time, left map[string]bool) error {
+	told, err := lookup[notified](ctx, s, s.cfg.notificationsAppID, "notified", ids)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not ask notifications about orders; asking again later", "count", len(ids), "err", err)
+		for _, id := range ids {
+			left[id] = true
+		}
+		return nil
+	}
+	notifiedAs := make(map[string]string, len(told))
+	for _, n := range told {
+		notifiedAs[n.OrderID] = n.Type
+	}
+	var unknown, cancelled []string
+	for _, id := range ids {
+		switch notifiedAs[id] {
+		case events.OrderConfirmed:
+		case events.OrderCancelled:
+			cancelled = append(cancelled, id)
+		default:
+			unknown = append(unknown, id)
+		}
+	}
+	missed, err := s.compensationMissed(ctx, cancelled)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not ask the inventory and payments about cancelled orders; asking again later", "count", len(cancelled), "err", err)
+		for _, id := range cancelled {
+			left[id] = true
+		}
+		missed = nil
+	}
+	toRead := append(unknown, missed...)
+	found, err := s.readOrderMap(ctx, toRead)
+	if err != nil {
+		return err
+	}
+	for _, id := range toRead {
+		o, ok := found[id]
+		if !ok {
+			// Never saved: the placement failed, and a retry that saves the
+			// order adds it to a bucket again.
+			continue
+		}
+		left[id] = true
+		s.resume(ctx, o, now)
+	}
+	return nil
+}
+
+// resume publishes again what the order o needs next: its OrderPlaced while it
+// is open (or, past the saga's timeout, its cancellation), its final event once
+// it is final.
+func (s *orders) resume(ctx context.Context, o order, now time.Time) {
+	if !o.terminal() {
+		if now.Sub(o.CreatedAt) >= s.cfg.sagaTimeout {
+			if _, err := s.apply(ctx, o.ID, "", timedOut, ""); err != nil {
+				s.log.WarnContext(ctx, "could not cancel an order past the saga's timeout", "orderId", o.ID, "err", err)
+			}
+			return
+		}
+		s.log.InfoContext(ctx, "order still open: publishing its placement again", "orderId", o.ID, "status", o.Status)
+		if err := s.publish(ctx, placement(o), events.OrderPlaced); err != nil {
+			s.log.WarnContext(ctx, "could not publish a placement again", "orderId", o.ID, "err", err)
+		}
+		return
+	}
+	typ := events.OrderConfirmed
+	if o.Status == events.StatusCancelled {
+		typ = events.OrderCancelled
+	}
+	s.log.InfoContext(ctx, "a consumer missed a final order: announcing it again", "orderId", o.ID, "event", typ)
+	if err := s.publish(ctx, o, typ); err != nil {
+		s.log.WarnContext(ctx, "could not announce a final order again", "orderId", o.ID, "err", err)
+	}
 }
 
 // placement is o as its OrderPlaced event showed it.
@@ -424,18 +471,13 @@ const (
 	chargeStanding  = "succeeded"
 )
 
-// processed asks the consumers which of the final orders they processed, and
-// returns those that every consumer of the order's final event did:
-// notifications told the customer, and, for the cancelled orders, the
-// inventory holds no reservation and payments no charge for it.
-func (s *orders) processed(ctx context.Context, final []order, cancelled []string) (map[string]bool, error) {
-	ids := make([]string, len(final))
-	for i, o := range final {
-		ids[i] = o.ID
-	}
-	told, err := lookup[notified](ctx, s, s.cfg.notificationsAppID, "notified", ids)
-	if err != nil {
-		return nil, err
+// compensationMissed asks the inventory and payments about the cancelled
+// orders and returns those whose cancellation one of them has not processed:
+// the inventory still holds a reservation, or payments a charge, or either has
+// no record of the order at all.
+func (s *orders) compensationMissed(ctx context.Context, cancelled []string) ([]string, error) {
+	if len(cancelled) == 0 {
+		return nil, nil
 	}
 	reservations, err := lookup[recorded](ctx, s, s.cfg.inventoryAppID, "reservations", cancelled)
 	if err != nil {
@@ -445,21 +487,15 @@ func (s *orders) processed(ctx context.Context, final []order, cancelled []strin
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
-	for _, n := range told {
-		seen[events.EventID(n.OrderID, n.Type)] = true
-	}
 	released := settledBy(reservations, reservationHeld)
 	refunded := settledBy(charges, chargeStanding)
-	done := map[string]bool{}
-	for _, o := range final {
-		if o.Status == events.StatusConfirmed {
-			done[o.ID] = seen[events.EventID(o.ID, events.OrderConfirmed)]
-			continue
+	var out []string
+	for _, id := range cancelled {
+		if !released[id] || !refunded[id] {
+			out = append(out, id)
 		}
-		done[o.ID] = seen[events.EventID(o.ID, events.OrderCancelled)] && released[o.ID] && refunded[o.ID]
 	}
-	return done, nil
+	return out, nil
 }
 
 // settledBy returns the orders whose record a cancellation has reached: one

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -241,6 +242,29 @@ func TestReconcilerCancelsAnOrderPastTheSagaTimeout(t *testing.T) {
 	e.later(20)
 	assert.Empty(t, e.reconcile(), "its cancellation reached every consumer")
 	assert.Empty(t, e.openKeys())
+}
+
+func TestReconcilerAsksInBatches(t *testing.T) {
+	e := newReconcilerEnv(t)
+	const n = lookupBatch + lookupBatch/2
+	for i := range n {
+		o := e.confirm(e.place(fmt.Sprintf("k%d", i), appleAndPear))
+		if i != n-1 {
+			e.settleAs(o, "", "")
+		}
+	}
+	e.later(1)
+	before := len(e.fake.calls())
+	got := e.reconcile()
+	var asked []int
+	for _, c := range e.fake.calls()[before:] {
+		_, ids, ok := strings.Cut(c, "orderIds=")
+		require.True(t, ok, c)
+		asked = append(asked, len(strings.Split(ids, ",")))
+	}
+	assert.Equal(t, []int{lookupBatch, n - lookupBatch}, asked, "notifications asked once per batch")
+	require.Len(t, got, 1, "the one order not notified is announced again")
+	assert.Len(t, e.openKeys(), 1, "only its bucket is left")
 }
 
 func TestReconcilerDropsAnOrderNeverSaved(t *testing.T) {

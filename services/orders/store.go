@@ -374,21 +374,16 @@ func decodeClaim(key string, value []byte, etag string) (c claim, _ string, foun
 }
 
 // fresh is what a placement reads, beside its claim, for the order it may
-// create under orderID: the customer's index, and the bucket of open orders of
-// the second at that the order would join (see reconcile.go).
+// create under orderID: the customer's index.
 type fresh struct {
 	orderID string
-	at      time.Time
 	index   index
-	open    statestore.Read
 }
 
 // readClaimAndFresh reads the claim under key, as readClaim does, and what a
-// new order orderID of the customer, placed at at, will need, in one call to
-// the sidecar.
-func (s *orders) readClaimAndFresh(ctx context.Context, key, customerID, orderID string, at time.Time) (c claim, etag string, found bool, f *fresh, err error) {
-	open := openKey(at.Unix(), shardOf(orderID))
-	read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, key, customerKey(customerID), open)
+// new order orderID of the customer will need, in one call to the sidecar.
+func (s *orders) readClaimAndFresh(ctx context.Context, key, customerID, orderID string) (c claim, etag string, found bool, f *fresh, err error) {
+	read, err := statestore.GetBulk(ctx, s.dapr, s.cfg.Store, key, customerKey(customerID))
 	if err != nil {
 		return c, "", false, nil, err
 	}
@@ -400,7 +395,7 @@ func (s *orders) readClaimAndFresh(ctx context.Context, key, customerID, orderID
 	if err != nil {
 		return c, "", false, nil, err
 	}
-	return c, etag, found, &fresh{orderID: orderID, at: at, index: x, open: read[open]}, nil
+	return c, etag, found, &fresh{orderID: orderID, index: x}, nil
 }
 
 // saveClaim writes c under key: created only if absent when etag is empty, else
