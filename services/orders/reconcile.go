@@ -42,6 +42,7 @@ package main
 // the same events twice, which the consumers recognise as duplicates.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -103,11 +104,20 @@ type bucket struct {
 }
 
 // reconcilerState is where the reconciler stands: it has read the buckets of
-// every second up to Swept, and those of the seconds in Open still hold
-// orders.
+// every second up to Swept, and those of the seconds in Due still hold orders,
+// to be read again from Next on. Open is what Due was before it had times:
+// seconds to read at once (a state written then is still read).
 type reconcilerState struct {
-	Swept int64   `json:"swept"`
-	Open  []int64 `json:"open,omitempty"`
+	Swept int64       `json:"swept"`
+	Due   []dueSecond `json:"due,omitempty"`
+	Open  []int64     `json:"open,omitempty"`
+}
+
+// dueSecond is a second whose buckets still hold orders, and when the first of
+// them is due to be read again.
+type dueSecond struct {
+	Second int64     `json:"s"`
+	Next   time.Time `json:"next"`
 }
 
 // addToOpen adds orderID to the bucket of the second at. A placement calls it
@@ -202,7 +212,18 @@ func (s *orders) reconcile(ctx context.Context) error {
 			return err
 		}
 	}
-	seconds := slices.Clone(st.Open)
+	// Seconds still waiting keep their place without a read: an outage can
+	// leave minutes of them, each waiting up to maxRedriveBackoff.
+	open := map[int64]time.Time{}
+	var seconds []int64
+	for _, d := range st.Due {
+		if d.Next.After(now) {
+			open[d.Second] = d.Next
+		} else {
+			seconds = append(seconds, d.Second)
+		}
+	}
+	seconds = append(seconds, st.Open...)
 	swept := from - 1
 	for sec := from; sec <= horizon && sec < from+maxCatchUp; sec++ {
 		seconds = append(seconds, sec)
@@ -213,12 +234,17 @@ func (s *orders) reconcile(ctx context.Context) error {
 		return err
 	}
 
-	open := map[int64]bool{}
+	// keep records that the second sec still holds orders, due at next.
+	keep := func(sec int64, next time.Time) {
+		if at, ok := open[sec]; !ok || next.Before(at) {
+			open[sec] = next
+		}
+	}
 	var due []readBucket
 	var ids []string
 	for _, b := range buckets {
 		if b.Next.After(now) {
-			open[b.second] = true
+			keep(b.second, b.Next)
 			continue
 		}
 		due = append(due, b)
@@ -238,24 +264,25 @@ func (s *orders) reconcile(ctx context.Context) error {
 				Options: &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite}})
 			continue
 		}
-		open[b.second] = true
 		next := bucket{IDs: rest, Tries: b.Tries + 1, Next: now.Add(redriveBackoff(s.cfg.redriveAfter, b.Tries+1))}
 		if err := s.saveJSON(ctx, b.key, next, b.etag); err != nil {
 			// The bucket is read again as it was, in the next pass.
 			s.log.WarnContext(ctx, "could not record the orders left in a bucket", "key", b.key, "err", err)
+			next.Next = now
 		}
+		keep(b.second, next.Next)
 	}
 	if len(gone) > 0 {
 		if err := s.dapr.DeleteBulkStateItems(ctx, s.cfg.Store, gone); err != nil {
 			// Each bucket still there is read again, and found empty, next time.
 			s.log.WarnContext(ctx, "could not delete emptied buckets", "count", len(gone), "err", err)
 			for _, b := range due {
-				open[b.second] = true
+				keep(b.second, now)
 			}
 		}
 	}
 
-	next := reconcilerState{Swept: swept, Open: sortedKeys(open)}
+	next := reconcilerState{Swept: swept, Due: dueSeconds(open)}
 	if err := s.saveJSON(ctx, reconcilerKey, next, etag); err != nil {
 		return fmt.Errorf("record where the reconciler stands: %w", err)
 	}
@@ -593,11 +620,12 @@ func chunks[T any](s []T, n int) [][]T {
 	return out
 }
 
-func sortedKeys(m map[int64]bool) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// dueSeconds lists the seconds of open, oldest first, each with when it is due.
+func dueSeconds(open map[int64]time.Time) []dueSecond {
+	out := make([]dueSecond, 0, len(open))
+	for sec, next := range open {
+		out = append(out, dueSecond{Second: sec, Next: next})
 	}
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b dueSecond) int { return cmp.Compare(a.Second, b.Second) })
 	return out
 }

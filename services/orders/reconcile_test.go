@@ -167,7 +167,7 @@ func TestReconcilerLeavesSettledOrders(t *testing.T) {
 	v, ok := e.fake.value(reconcilerKey)
 	require.True(t, ok)
 	require.NoError(t, json.Unmarshal(v, &st))
-	assert.Empty(t, st.Open, "no second is left to read again")
+	assert.Empty(t, st.Due, "no second is left to read again")
 	assert.Empty(t, e.reconcile(), "a later pass finds nothing either")
 }
 
@@ -242,6 +242,55 @@ func TestReconcilerCancelsAnOrderPastTheSagaTimeout(t *testing.T) {
 	e.later(20)
 	assert.Empty(t, e.reconcile(), "its cancellation reached every consumer")
 	assert.Empty(t, e.openKeys())
+}
+
+// state reads where the reconciler stands.
+func (e *testEnv) state() reconcilerState {
+	e.t.Helper()
+	v, ok := e.fake.value(reconcilerKey)
+	require.True(e.t, ok)
+	var st reconcilerState
+	require.NoError(e.t, json.Unmarshal(v, &st))
+	return st
+}
+
+func TestReconcilerReadsAWaitingSecondOnlyWhenDue(t *testing.T) {
+	e := newReconcilerEnv(t)
+	o := e.place("k", appleAndPear)
+	e.later(1)
+	require.Len(t, e.reconcile(), 1)
+	st := e.state()
+	require.Len(t, st.Due, 1, "its second waits")
+	assert.Equal(t, o.CreatedAt.Unix(), st.Due[0].Second)
+	assert.Equal(t, e.clock.now().Add(e.svc.cfg.redriveAfter), st.Due[0].Next)
+
+	var readOpen int
+	e.fake.fail = func(method, key string) error {
+		if method == "GetBulkState" && strings.HasPrefix(key, fmt.Sprintf("open-%d-", st.Due[0].Second)) {
+			readOpen++
+		}
+		return nil
+	}
+	e.clock.add(time.Second)
+	assert.Empty(t, e.reconcile())
+	assert.Zero(t, readOpen, "a second not due yet is not read")
+	e.later(1)
+	require.Len(t, e.reconcile(), 1, "and read once it is")
+	assert.Equal(t, openShards, readOpen)
+}
+
+func TestReconcilerReadsTheStateOfBeforeDue(t *testing.T) {
+	e := newReconcilerEnv(t)
+	o := e.place("k", appleAndPear)
+	e.later(1)
+	// A state written before seconds had due times names them in open.
+	sec := o.CreatedAt.Unix()
+	e.fake.set(t, reconcilerKey, map[string]any{"swept": sec, "open": []int64{sec}})
+	got := e.reconcile()
+	require.Len(t, got, 1, "the second named in open is read")
+	assertAnnounced(t, got[0], o, events.OrderPlaced)
+	assert.Equal(t, sec, e.state().Due[0].Second)
+	assert.Empty(t, e.state().Open, "and written back as due")
 }
 
 func TestReconcilerAsksInBatches(t *testing.T) {
