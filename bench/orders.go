@@ -156,17 +156,7 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	st.Placement = summarize(placement)
 	st.Refusal = summarize(refusal)
 	st.ToConfirmed = summarize(toConfirmed)
-	// Confirmed/s counts the confirmations in the load's window shifted by the
-	// median time to confirmed: the rate the saga confirms at while it keeps up,
-	// and less when a backlog grows and pushes confirmations past the window.
-	lag := time.Duration(st.ToConfirmed.P50 * float64(time.Millisecond))
-	steady := 0
-	for _, at := range confirmedAt {
-		if !at.Before(start.Add(lag)) && at.Before(start.Add(load+lag)) {
-			steady++
-		}
-	}
-	st.ConfirmedPerSec = float64(steady) / load.Seconds()
+	st.ConfirmedPerSec = steadyRate(confirmedAt, start, load, time.Duration(st.ToConfirmed.P50*float64(time.Millisecond)))
 	if meter != nil {
 		st.Cost = meter.stop(fmt.Sprintf("%s: %d orders/s for %s, and the drain", name, rate, d), st.Accepted)
 	}
@@ -194,6 +184,27 @@ func (b *orderBench) step(ctx context.Context, name string, rate int, d time.Dur
 	b.logf("orders %-9s %4d/s: placed %.0f/s, confirmed %.0f/s, p99 placement %.1f ms, p99 to confirmed %.0f ms, %d refused, %d unsettled; %s",
 		name, rate, st.PlacedPerSec, st.ConfirmedPerSec, st.Placement.P99, st.ToConfirmed.P99, st.Refused, st.Unsettled, verdict)
 	return st
+}
+
+// steadyRate is the rate of the confirmations at, per second, for a load that
+// started at start and lasted load: those in the load's window shifted by lag,
+// the median time to confirmed, which is the rate the saga confirms at while
+// it keeps up, and less when a backlog grows and pushes confirmations past the
+// window. The window leaves out its first and last second (a quarter of the
+// load, if that is less): no order is placed before the load or after it, so
+// at either edge the confirmations faster or slower than the median fall out
+// of the window with nothing to take their place, and the whole window would
+// count a steady 250/s, every order confirmed, as 249.95/s.
+func steadyRate(confirmedAt []time.Time, start time.Time, load, lag time.Duration) float64 {
+	edge := min(time.Second, load/4)
+	from, to := start.Add(lag+edge), start.Add(lag+load-edge)
+	n := 0
+	for _, at := range confirmedAt {
+		if !at.Before(from) && at.Before(to) {
+			n++
+		}
+	}
+	return float64(n) / (load - 2*edge).Seconds()
 }
 
 // settle waits while orders keep settling, and ends after a drain timeout in

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -17,4 +18,27 @@ func TestSidecarSettingsSayWhatDaprdGets(t *testing.T) {
 
 func envOf(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+func TestSteadyRate(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const rate, seconds = 250, 60
+	lag := time.Second
+	// confirmed returns when each order of a steady load is confirmed: placed
+	// every 1/rate s, confirmed lag later, give or take up to jitter, and
+	// behind by a backlog that grows by grow per order.
+	confirmed := func(jitter, grow time.Duration) []time.Time {
+		var out []time.Time
+		for i := range rate * seconds {
+			placed := start.Add(time.Duration(i) * time.Second / rate)
+			j := time.Duration(i*7919%201-100) * jitter / 100
+			out = append(out, placed.Add(lag+j+time.Duration(i)*grow))
+		}
+		return out
+	}
+	assert.InDelta(t, rate, steadyRate(confirmed(0, 0), start, seconds*time.Second, lag), 0.01)
+	assert.InDelta(t, rate, steadyRate(confirmed(30*time.Millisecond, 0), start, seconds*time.Second, lag), 0.03,
+		"confirmations spread around the median, every order confirmed: the offered rate")
+	assert.Less(t, steadyRate(confirmed(0, time.Millisecond), start, seconds*time.Second, lag), 0.9*rate,
+		"a backlog that grows by a millisecond an order falls behind")
 }
