@@ -59,7 +59,7 @@ func TestNoOrderLostWhenServicesCrash(t *testing.T) {
 			sys.Kill(victim)
 			time.Sleep(3 * time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			_, err := sys.StartInstance(ctx, app)
+			_, err := sys.StartInstance(ctx, app, nil)
 			cancel()
 			if err != nil {
 				chaosErr <- fmt.Errorf("start %s again: %w", app, err)

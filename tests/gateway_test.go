@@ -65,7 +65,7 @@ func serveApp(t *testing.T, appID string, h http.Handler) (stop func()) {
 		if !stopped {
 			stopped = true
 			srv.Close()
-			inst.Stop()
+			sys.StopInstance(inst)
 		}
 	}
 	t.Cleanup(stop)
@@ -82,6 +82,21 @@ func eventually(t *testing.T, d time.Duration, f func() bool, msg string, args .
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// waitOrdersForgets waits, after an instance registered under orders' app-id
+// (what names) has stopped, until it has left the name registry: until then
+// the gateway would send some calls for orders to it.
+func waitOrdersForgets(t *testing.T, what string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() bool {
+		for i := 0; i < 20; i++ {
+			if call(t, http.MethodGet, "/api/orders?customerId=gone", nil, nil).status != http.StatusOK {
+				return false
+			}
+		}
+		return true
+	}, "orders is still resolved to %s", what)
 }
 
 func TestGatewayPreservesRequestAndAnswer(t *testing.T) {
@@ -152,9 +167,9 @@ func TestGatewayTimeout(t *testing.T) {
 func TestGatewaySpreadsOverInstances(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	second, err := sys.StartInstance(ctx, "hello")
+	second, err := sys.StartInstance(ctx, "hello", nil)
 	require.NoError(t, err)
-	t.Cleanup(second.Stop)
+	t.Cleanup(func() { sys.StopInstance(second) })
 	want := map[string]bool{}
 	for _, in := range sys.Instances("hello") {
 		want[in.ID] = true

@@ -153,19 +153,10 @@ func startOutboxProbe(t *testing.T, ctx context.Context) (client.Client, *runner
 	probe, err := sys.StartSidecar(ctx, "orders", ln.Addr().(*net.TCPAddr).Port)
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		probe.Stop()
+		sys.StopInstance(probe)
 		srv.Close()
 		removeProbeQueues(t, namespace)
-		// The probe was registered under orders' app-id: until it has left the
-		// name registry, the gateway would send some calls for orders to it.
-		eventually(t, 30*time.Second, func() bool {
-			for i := 0; i < 20; i++ {
-				if call(t, http.MethodGet, "/api/orders?customerId=probe-gone", nil, nil).status != http.StatusOK {
-					return false
-				}
-			}
-			return true
-		}, "orders is still resolved to the stopped probe")
+		waitOrdersForgets(t, "the stopped probe")
 	})
 
 	dapr, err := client.NewClientWithAddressContext(ctx, fmt.Sprintf("127.0.0.1:%d", probe.GRPCPort))

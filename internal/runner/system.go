@@ -335,12 +335,14 @@ func isGoRun(cmd []string) bool {
 }
 
 // StartInstance starts one more instance of appID, with its own sidecar under
-// the same app-id, and waits until it is healthy.
-func (s *System) StartInstance(ctx context.Context, appID string) (*Instance, error) {
+// the same app-id and env added to the app's environment, and waits until it
+// is healthy.
+func (s *System) StartInstance(ctx context.Context, appID string, env map[string]string) (*Instance, error) {
 	a, ok := s.apps[appID]
 	if !ok {
 		return nil, fmt.Errorf("no app %s in the template", appID)
 	}
+	a.extraEnv = env
 	inst, err := s.startInstance(a, 0, true)
 	if err != nil {
 		return nil, err
@@ -481,7 +483,7 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 		path, args = bin, nil
 	}
 	env := os.Environ()
-	for _, m := range []map[string]string{a.Env, s.opts.Env, s.opts.AppEnv[a.AppID]} {
+	for _, m := range []map[string]string{a.Env, s.opts.Env, s.opts.AppEnv[a.AppID], a.extraEnv} {
 		for k, v := range m {
 			env = append(env, k+"="+v)
 		}
@@ -697,6 +699,18 @@ func (s *System) Kill(in *Instance) {
 			<-p.done
 		}
 	}
+	s.forget(in)
+}
+
+// StopInstance stops one instance as Stop does and takes it out of the system,
+// as Kill does.
+func (s *System) StopInstance(in *Instance) {
+	in.Stop()
+	s.forget(in)
+}
+
+// forget takes the instance out of the system.
+func (s *System) forget(in *Instance) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.instances[in.AppID] = slices.DeleteFunc(s.instances[in.AppID], func(i *Instance) bool { return i == in })

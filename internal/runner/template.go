@@ -111,6 +111,9 @@ func abs(base, p string) string {
 type resolved struct {
 	App
 	resources []string
+	// extraEnv is added to the app's environment last: what StartInstance is
+	// given for one instance.
+	extraEnv map[string]string
 }
 
 // resolve applies the common section to each app: an app's own value wins, env
