@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/daprfake"
 	"github.com/daprshop/daprshop/internal/events"
-	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/lookuptest"
 )
 
 // cloudEvent returns the body the sidecar delivers for an order event of type typ
@@ -475,48 +474,29 @@ func TestAnotherInstanceTakesTheStockFirst(t *testing.T) {
 }
 
 func TestListReservations(t *testing.T) {
-	many := make([]string, maxLookup+1)
+	many := make([]string, maxLookup)
 	for i := range many {
 		many[i] = fmt.Sprintf("x%d", i)
 	}
-	tests := []struct {
-		name   string
-		setup  func(*daprfake.Client)
-		method string // GET unless set
-		path   string
-		status int
-		want   string
-		detail string
-	}{
-		{name: "found and not, in the order asked, each once", path: "/reservations?orderIds=o3,nope,o1,o3&orderIds=o2,o4,o1", status: 200,
-			want: `[{"orderId":"o3","customerId":"c3","status":"released","reason":"payment_declined"},
+	cases := []lookuptest.Case{
+		{Name: "found and not, in the order asked, each once", Path: "/reservations?orderIds=o3,nope,o1,o3&orderIds=o2,o4,o1", Status: 200,
+			Want: `[{"orderId":"o3","customerId":"c3","status":"released","reason":"payment_declined"},
 				{"orderId":"o1","customerId":"c1","status":"reserved"},
 				{"orderId":"o2","customerId":"c2","status":"rejected","reason":"out_of_stock"},
 				{"orderId":"o4","customerId":"c4","status":"cancelled","reason":"processing_failed"}]`},
-		{name: "one", path: "/reservations?orderIds=o1", status: 200, want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
-		{name: "none found", path: "/reservations?orderIds=nope,o9", status: 200, want: `[]`},
-		{name: "the limit", path: "/reservations?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", status: 200,
-			want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
-		{name: "duplicates count once", path: "/reservations?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", status: 200,
-			want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
-
-		{name: "missing", path: "/reservations", status: 400, detail: "query parameter orderIds is required"},
-		{name: "other parameter only", path: "/reservations?ids=o1", status: 400, detail: "query parameter orderIds is required"},
-		{name: "empty", path: "/reservations?orderIds=", status: 400, detail: "query parameter orderIds: order id is empty"},
-		{name: "empty element", path: "/reservations?orderIds=o1,,o2", status: 400, detail: "query parameter orderIds: order id is empty"},
-		{name: "bad id", path: "/reservations?orderIds=o1,a%2Fb", status: 400, detail: `query parameter orderIds: order id "a/b" may only hold`},
-		{name: "long id", path: "/reservations?orderIds=" + strings.Repeat("o", 65), status: 400, detail: "order id is 65 characters long; the limit is 64"},
-		{name: "too many", path: "/reservations?orderIds=" + strings.Join(many, ","), status: 400,
-			detail: "query parameter orderIds names 101 orders; the limit is 100"},
-		{name: "post not allowed", method: "POST", path: "/reservations?orderIds=o1", status: 405, detail: "not allowed"},
-
-		{name: "store down", setup: daprfake.FailOn("GetBulkState"), path: "/reservations?orderIds=o1,o2", status: 500, detail: "internal error"},
-		{name: "corrupt record", setup: func(f *daprfake.Client) { f.Put(testStore, reservationKey("o2"), []byte("{")) },
-			path: "/reservations?orderIds=o1,o2", status: 500, detail: "internal error"},
+		{Name: "one", Path: "/reservations?orderIds=o1", Status: 200, Want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
+		{Name: "none found", Path: "/reservations?orderIds=nope,o9", Status: 200, Want: `[]`},
+		{Name: "the limit", Path: "/reservations?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", Status: 200,
+			Want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
+		{Name: "duplicates count once", Path: "/reservations?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", Status: 200,
+			Want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
+		{Name: "corrupt record", Setup: func(f *daprfake.Client) { f.Put(testStore, reservationKey("o2"), []byte("{")) },
+			Path: "/reservations?orderIds=o1,o2", Status: 500, Detail: "internal error"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := &daprfake.Client{}
+	lookuptest.Lookup{
+		Store:     testStore,
+		KeyPrefix: "reservation-",
+		Seed: func(fake *daprfake.Client) {
 			fake.Put(testStore, reservationKey("o1"), reservation{OrderID: "o1", CustomerID: "c1", TotalCents: 200, Currency: "EUR",
 				Lines: []line{{ProductID: "apple", Quantity: 2}}, Status: statusReserved})
 			fake.Put(testStore, reservationKey("o2"), reservation{OrderID: "o2", CustomerID: "c2", TotalCents: 900, Currency: "EUR",
@@ -525,37 +505,9 @@ func TestListReservations(t *testing.T) {
 				Lines: []line{{ProductID: "tea", Quantity: 1}}, Status: statusReleased, Reason: events.ReasonPaymentDeclined})
 			fake.Put(testStore, reservationKey("o4"), reservation{OrderID: "o4", CustomerID: "c4", Lines: []line{},
 				Status: statusCancelled, Reason: events.ReasonProcessing})
-			if tt.setup != nil {
-				tt.setup(fake)
-			}
-			before := fake.Dump(testStore)
-			srv := newServer(quiet(), "inventory-1", "inventory", testLedger(fake))
-			method := tt.method
-			if method == "" {
-				method = "GET"
-			}
-			rec := do(t, srv, method, tt.path, "", "")
-			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
-			assert.Equal(t, before, fake.Dump(testStore), "a lookup changes nothing")
-			assert.Zero(t, fake.Reads().Single, "no single-key reads")
-			if tt.status >= 400 {
-				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
-				var p httpx.Problem
-				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-				assert.Contains(t, p.Detail, tt.detail)
-				assert.NotContains(t, rec.Body.String(), "connection refused", "the store's error stays in the log")
-				assert.NotContains(t, rec.Body.String(), "reservation-", "the store's keys stay in the log")
-				if tt.status < 500 {
-					assert.Zero(t, fake.Reads().Bulk, "a refused request reads nothing")
-				}
-				return
-			}
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.JSONEq(t, tt.want, rec.Body.String())
-			assert.Equal(t, 1, fake.Reads().Bulk, "one bulk read")
-			distinct := fake.Reads().BulkKeys
-			slices.Sort(distinct)
-			assert.Equal(t, len(fake.Reads().BulkKeys), len(slices.Compact(distinct)), "each key read once")
-		})
-	}
+		},
+		Server: func(fake *daprfake.Client) http.Handler {
+			return newServer(quiet(), "inventory-1", "inventory", testLedger(fake))
+		},
+	}.Run(t, append(cases, lookuptest.Refusals("/reservations", maxLookup)...))
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/daprshop/daprshop/internal/events"
 	"github.com/daprshop/daprshop/internal/httpx"
 	"github.com/daprshop/daprshop/internal/keylock"
+	"github.com/daprshop/daprshop/internal/lookuptest"
 	"github.com/daprshop/daprshop/internal/statestore"
 )
 
@@ -303,7 +304,7 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 }
 
 func TestListNotified(t *testing.T) {
-	many := make([]string, maxLookup+1)
+	many := make([]string, maxLookup)
 	for i := range many {
 		many[i] = fmt.Sprintf("x%d", i)
 	}
@@ -313,43 +314,23 @@ func TestListNotified(t *testing.T) {
 	cancelledAt := func(orderID string, at string) string {
 		return `{"orderId":"` + orderID + `","type":"daprshop.order.cancelled.v1","at":"` + at + `"}`
 	}
-	tests := []struct {
-		name   string
-		setup  func(*daprfake.Client)
-		method string // GET unless set
-		path   string
-		status int
-		want   string
-		keys   int // how many marks are read
-		detail string
-	}{
-		{name: "found and not, in the order asked, each once, confirmed first", path: "/notified?orderIds=o3,nope,o1,o3&orderIds=o2,o1",
-			status: 200, keys: 8, want: `[` + cancelledAt("o3", "2026-11-26T12:03:00Z") + `,` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `,` +
+	cases := []lookuptest.Case{
+		{Name: "found and not, in the order asked, each once, confirmed first", Path: "/notified?orderIds=o3,nope,o1,o3&orderIds=o2,o1",
+			Status: 200, Keys: 8, Want: `[` + cancelledAt("o3", "2026-11-26T12:03:00Z") + `,` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `,` +
 				confirmedAt("o2", "2026-11-26T12:02:00Z") + `,` + cancelledAt("o2", "2026-11-26T12:04:00Z") + `]`},
-		{name: "one", path: "/notified?orderIds=o1", status: 200, keys: 2, want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
-		{name: "none found", path: "/notified?orderIds=nope,o9", status: 200, keys: 4, want: `[]`},
-		{name: "the limit", path: "/notified?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", status: 200, keys: 2 * maxLookup,
-			want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
-		{name: "duplicates count once", path: "/notified?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", status: 200, keys: 2,
-			want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
-
-		{name: "missing", path: "/notified", status: 400, detail: "query parameter orderIds is required"},
-		{name: "other parameter only", path: "/notified?customerId=c1", status: 400, detail: "query parameter orderIds is required"},
-		{name: "empty", path: "/notified?orderIds=", status: 400, detail: "query parameter orderIds: order id is empty"},
-		{name: "empty element", path: "/notified?orderIds=o1,,o2", status: 400, detail: "query parameter orderIds: order id is empty"},
-		{name: "bad id", path: "/notified?orderIds=o1,a%2Fb", status: 400, detail: `query parameter orderIds: order id "a/b" may only hold`},
-		{name: "long id", path: "/notified?orderIds=" + strings.Repeat("o", 65), status: 400, detail: "order id is 65 characters long; the limit is 64"},
-		{name: "too many", path: "/notified?orderIds=" + strings.Join(many, ","), status: 400,
-			detail: "query parameter orderIds names 101 orders; the limit is 100"},
-		{name: "post not allowed", method: "POST", path: "/notified?orderIds=o1", status: 405, detail: "not allowed"},
-
-		{name: "store down", setup: daprfake.FailOn("GetBulkState"), path: "/notified?orderIds=o1,o2", status: 500, detail: "internal error"},
-		{name: "corrupt mark", setup: func(f *daprfake.Client) { f.Put(testStore, markKey("o2/"+events.OrderCancelled), []byte("{")) },
-			path: "/notified?orderIds=o1,o2", status: 500, detail: "internal error"},
+		{Name: "one", Path: "/notified?orderIds=o1", Status: 200, Keys: 2, Want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
+		{Name: "none found", Path: "/notified?orderIds=nope,o9", Status: 200, Keys: 4, Want: `[]`},
+		{Name: "the limit", Path: "/notified?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", Status: 200, Keys: 2 * maxLookup,
+			Want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
+		{Name: "duplicates count once", Path: "/notified?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", Status: 200, Keys: 2,
+			Want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
+		{Name: "corrupt mark", Setup: func(f *daprfake.Client) { f.Put(testStore, markKey("o2/"+events.OrderCancelled), []byte("{")) },
+			Path: "/notified?orderIds=o1,o2", Status: 500, Detail: "internal error"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := &daprfake.Client{}
+	lookuptest.Lookup{
+		Store:     testStore,
+		KeyPrefix: "notified-",
+		Seed: func(fake *daprfake.Client) {
 			put := func(orderID, typ string, minute int) {
 				fake.Put(testStore, markKey(events.EventID(orderID, typ)), mark{CustomerID: "c1", At: at.Add(time.Duration(minute) * time.Minute)})
 			}
@@ -357,37 +338,11 @@ func TestListNotified(t *testing.T) {
 			put("o2", events.OrderConfirmed, 2)
 			put("o3", events.OrderCancelled, 3)
 			put("o2", events.OrderCancelled, 4)
-			if tt.setup != nil {
-				tt.setup(fake)
-			}
-			before := fake.Dump(testStore)
-			srv := newServer(quiet(), "notifications-1", "notifications", newFeeds(fake))
-			method := tt.method
-			if method == "" {
-				method = "GET"
-			}
-			rec := do(t, srv, method, tt.path)
-			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
-			assert.Equal(t, before, fake.Dump(testStore), "a lookup changes nothing")
-			assert.Zero(t, fake.Reads().Single, "no single-key reads")
-			if tt.status >= 400 {
-				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
-				var p httpx.Problem
-				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-				assert.Contains(t, p.Detail, tt.detail)
-				assert.NotContains(t, rec.Body.String(), "connection refused", "the store's error stays in the log")
-				assert.NotContains(t, rec.Body.String(), "notified-", "the store's keys stay in the log")
-				if tt.status < 500 {
-					assert.Zero(t, fake.Reads().Bulk, "a refused request reads nothing")
-				}
-				return
-			}
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.JSONEq(t, tt.want, rec.Body.String())
-			assert.Equal(t, 1, fake.Reads().Bulk, "one bulk read")
-			assert.Len(t, fake.Reads().BulkKeys, tt.keys, "both marks of each order asked, once")
-		})
-	}
+		},
+		Server: func(fake *daprfake.Client) http.Handler {
+			return newServer(quiet(), "notifications-1", "notifications", newFeeds(fake))
+		},
+	}.Run(t, append(cases, lookuptest.Refusals("/notified", maxLookup)...))
 }
 
 // TestNotifiedAfterDelivery checks that GET /notified reads the marks that

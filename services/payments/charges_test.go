@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +14,7 @@ import (
 
 	"github.com/daprshop/daprshop/internal/daprfake"
 	"github.com/daprshop/daprshop/internal/events"
-	"github.com/daprshop/daprshop/internal/httpx"
+	"github.com/daprshop/daprshop/internal/lookuptest"
 )
 
 // cloudEvent returns the body the sidecar delivers for an inventory event of type
@@ -392,47 +391,28 @@ func failOn(method, key string) func(string, string) error {
 }
 
 func TestListCharges(t *testing.T) {
-	many := make([]string, maxLookup+1)
+	many := make([]string, maxLookup)
 	for i := range many {
 		many[i] = fmt.Sprintf("x%d", i)
 	}
 	const o1 = `{"orderId":"o1","customerId":"c1","amountCents":300,"currency":"EUR","status":"succeeded"}`
-	tests := []struct {
-		name   string
-		setup  func(*daprfake.Client)
-		method string // GET unless set
-		path   string
-		status int
-		want   string
-		detail string
-	}{
-		{name: "found and not, in the order asked, each once", path: "/charges?orderIds=o3,nope,o1,o3&orderIds=o2,o4,o1", status: 200,
-			want: `[{"orderId":"o3","customerId":"c3","amountCents":100,"currency":"EUR","status":"refunded"},
+	cases := []lookuptest.Case{
+		{Name: "found and not, in the order asked, each once", Path: "/charges?orderIds=o3,nope,o1,o3&orderIds=o2,o4,o1", Status: 200,
+			Want: `[{"orderId":"o3","customerId":"c3","amountCents":100,"currency":"EUR","status":"refunded"},
 				` + o1 + `,
 				{"orderId":"o2","customerId":"c2","amountCents":5000,"currency":"EUR","status":"failed","reason":"payment_declined"},
 				{"orderId":"o4","customerId":"c4","amountCents":700,"currency":"USD","status":"cancelled","reason":"out_of_stock"}]`},
-		{name: "one", path: "/charges?orderIds=o1", status: 200, want: `[` + o1 + `]`},
-		{name: "none found", path: "/charges?orderIds=nope,o9", status: 200, want: `[]`},
-		{name: "the limit", path: "/charges?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", status: 200, want: `[` + o1 + `]`},
-		{name: "duplicates count once", path: "/charges?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", status: 200, want: `[` + o1 + `]`},
-
-		{name: "missing", path: "/charges", status: 400, detail: "query parameter orderIds is required"},
-		{name: "other parameter only", path: "/charges?ids=o1", status: 400, detail: "query parameter orderIds is required"},
-		{name: "empty", path: "/charges?orderIds=", status: 400, detail: "query parameter orderIds: order id is empty"},
-		{name: "empty element", path: "/charges?orderIds=o1,,o2", status: 400, detail: "query parameter orderIds: order id is empty"},
-		{name: "bad id", path: "/charges?orderIds=o1,a%2Fb", status: 400, detail: `query parameter orderIds: order id "a/b" may only hold`},
-		{name: "long id", path: "/charges?orderIds=" + strings.Repeat("o", 65), status: 400, detail: "order id is 65 characters long; the limit is 64"},
-		{name: "too many", path: "/charges?orderIds=" + strings.Join(many, ","), status: 400,
-			detail: "query parameter orderIds names 101 orders; the limit is 100"},
-		{name: "post not allowed", method: "POST", path: "/charges?orderIds=o1", status: 405, detail: "not allowed"},
-
-		{name: "store down", setup: daprfake.FailOn("GetBulkState"), path: "/charges?orderIds=o1,o2", status: 500, detail: "internal error"},
-		{name: "corrupt record", setup: func(f *daprfake.Client) { f.Put(testStore, chargeKey("o2"), []byte("{")) },
-			path: "/charges?orderIds=o1,o2", status: 500, detail: "internal error"},
+		{Name: "one", Path: "/charges?orderIds=o1", Status: 200, Want: `[` + o1 + `]`},
+		{Name: "none found", Path: "/charges?orderIds=nope,o9", Status: 200, Want: `[]`},
+		{Name: "the limit", Path: "/charges?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", Status: 200, Want: `[` + o1 + `]`},
+		{Name: "duplicates count once", Path: "/charges?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", Status: 200, Want: `[` + o1 + `]`},
+		{Name: "corrupt record", Setup: func(f *daprfake.Client) { f.Put(testStore, chargeKey("o2"), []byte("{")) },
+			Path: "/charges?orderIds=o1,o2", Status: 500, Detail: "internal error"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := &daprfake.Client{}
+	lookuptest.Lookup{
+		Store:     testStore,
+		KeyPrefix: "charge-",
+		Seed: func(fake *daprfake.Client) {
 			fake.Put(testStore, chargeKey("o1"), charge{OrderID: "o1", CustomerID: "c1", AmountCents: 300, Currency: "EUR", Status: statusSucceeded})
 			fake.Put(testStore, chargeKey("o2"), charge{OrderID: "o2", CustomerID: "c2", AmountCents: 5000, Currency: "EUR",
 				Status: statusFailed, Reason: events.ReasonPaymentDeclined})
@@ -440,37 +420,9 @@ func TestListCharges(t *testing.T) {
 			fake.Put(testStore, chargeKey("o4"), charge{OrderID: "o4", CustomerID: "c4", AmountCents: 700, Currency: "USD",
 				Status: statusCancelled, Reason: events.ReasonOutOfStock})
 			fake.Put(testStore, accountKey("c1"), account{CustomerID: "c1", BalanceCents: 700})
-			if tt.setup != nil {
-				tt.setup(fake)
-			}
-			before := fake.Dump(testStore)
-			srv := newServer(quiet(), "payments-1", "payments", testBank(fake))
-			method := tt.method
-			if method == "" {
-				method = "GET"
-			}
-			rec := do(t, srv, method, tt.path, "", "")
-			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
-			assert.Equal(t, before, fake.Dump(testStore), "a lookup changes nothing")
-			assert.Zero(t, fake.Reads().Single, "no single-key reads")
-			if tt.status >= 400 {
-				assert.Equal(t, httpx.ProblemContentType, rec.Header().Get("Content-Type"))
-				var p httpx.Problem
-				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
-				assert.Contains(t, p.Detail, tt.detail)
-				assert.NotContains(t, rec.Body.String(), "connection refused", "the store's error stays in the log")
-				assert.NotContains(t, rec.Body.String(), "charge-", "the store's keys stay in the log")
-				if tt.status < 500 {
-					assert.Zero(t, fake.Reads().Bulk, "a refused request reads nothing")
-				}
-				return
-			}
-			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-			assert.JSONEq(t, tt.want, rec.Body.String())
-			assert.Equal(t, 1, fake.Reads().Bulk, "one bulk read")
-			distinct := fake.Reads().BulkKeys
-			slices.Sort(distinct)
-			assert.Equal(t, len(fake.Reads().BulkKeys), len(slices.Compact(distinct)), "each key read once")
-		})
-	}
+		},
+		Server: func(fake *daprfake.Client) http.Handler {
+			return newServer(quiet(), "payments-1", "payments", testBank(fake))
+		},
+	}.Run(t, append(cases, lookuptest.Refusals("/charges", maxLookup)...))
 }
