@@ -474,9 +474,9 @@ func TestAnotherInstanceTakesTheStockFirst(t *testing.T) {
 }
 
 func TestListReservations(t *testing.T) {
-	many := make([]string, maxLookup)
-	for i := range many {
-		many[i] = fmt.Sprintf("x%d", i)
+	others := make([]string, maxLookup-1)
+	for i := range others {
+		others[i] = fmt.Sprintf("x%d", i)
 	}
 	cases := []lookuptest.Case{
 		{Name: "found and not, in the order asked, each once", Path: "/reservations?orderIds=o3,nope,o1,o3&orderIds=o2,o4,o1", Status: 200,
@@ -486,7 +486,7 @@ func TestListReservations(t *testing.T) {
 				{"orderId":"o4","customerId":"c4","status":"cancelled","reason":"processing_failed"}]`},
 		{Name: "one", Path: "/reservations?orderIds=o1", Status: 200, Want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
 		{Name: "none found", Path: "/reservations?orderIds=nope,o9", Status: 200, Want: `[]`},
-		{Name: "the limit", Path: "/reservations?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", Status: 200,
+		{Name: "the limit", Path: "/reservations?orderIds=" + strings.Join(others, ",") + ",o1", Status: 200,
 			Want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},
 		{Name: "duplicates count once", Path: "/reservations?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", Status: 200,
 			Want: `[{"orderId":"o1","customerId":"c1","status":"reserved"}]`},

@@ -304,9 +304,9 @@ func TestSubscriptionsAndDeadLetters(t *testing.T) {
 }
 
 func TestListNotified(t *testing.T) {
-	many := make([]string, maxLookup)
-	for i := range many {
-		many[i] = fmt.Sprintf("x%d", i)
+	others := make([]string, maxLookup-1)
+	for i := range others {
+		others[i] = fmt.Sprintf("x%d", i)
 	}
 	confirmedAt := func(orderID string, at string) string {
 		return `{"orderId":"` + orderID + `","type":"daprshop.order.confirmed.v1","at":"` + at + `"}`
@@ -320,7 +320,7 @@ func TestListNotified(t *testing.T) {
 				confirmedAt("o2", "2026-11-26T12:02:00Z") + `,` + cancelledAt("o2", "2026-11-26T12:04:00Z") + `]`},
 		{Name: "one", Path: "/notified?orderIds=o1", Status: 200, Keys: 2, Want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
 		{Name: "none found", Path: "/notified?orderIds=nope,o9", Status: 200, Keys: 4, Want: `[]`},
-		{Name: "the limit", Path: "/notified?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", Status: 200, Keys: 2 * maxLookup,
+		{Name: "the limit", Path: "/notified?orderIds=" + strings.Join(others, ",") + ",o1", Status: 200, Keys: 2 * maxLookup,
 			Want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},
 		{Name: "duplicates count once", Path: "/notified?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", Status: 200, Keys: 2,
 			Want: `[` + confirmedAt("o1", "2026-11-26T12:01:00Z") + `]`},

@@ -391,9 +391,9 @@ func failOn(method, key string) func(string, string) error {
 }
 
 func TestListCharges(t *testing.T) {
-	many := make([]string, maxLookup)
-	for i := range many {
-		many[i] = fmt.Sprintf("x%d", i)
+	others := make([]string, maxLookup-1)
+	for i := range others {
+		others[i] = fmt.Sprintf("x%d", i)
 	}
 	const o1 = `{"orderId":"o1","customerId":"c1","amountCents":300,"currency":"EUR","status":"succeeded"}`
 	cases := []lookuptest.Case{
@@ -404,7 +404,7 @@ func TestListCharges(t *testing.T) {
 				{"orderId":"o4","customerId":"c4","amountCents":700,"currency":"USD","status":"cancelled","reason":"out_of_stock"}]`},
 		{Name: "one", Path: "/charges?orderIds=o1", Status: 200, Want: `[` + o1 + `]`},
 		{Name: "none found", Path: "/charges?orderIds=nope,o9", Status: 200, Want: `[]`},
-		{Name: "the limit", Path: "/charges?orderIds=" + strings.Join(many[:maxLookup-1], ",") + ",o1", Status: 200, Want: `[` + o1 + `]`},
+		{Name: "the limit", Path: "/charges?orderIds=" + strings.Join(others, ",") + ",o1", Status: 200, Want: `[` + o1 + `]`},
 		{Name: "duplicates count once", Path: "/charges?orderIds=" + strings.Repeat("o1,", maxLookup) + "o1", Status: 200, Want: `[` + o1 + `]`},
 		{Name: "corrupt record", Setup: func(f *daprfake.Client) { f.Put(testStore, chargeKey("o2"), []byte("{")) },
 			Path: "/charges?orderIds=o1,o2", Status: 500, Detail: "internal error"},
