@@ -147,7 +147,7 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 	// One set of locks for the whole process: every write to an order takes the
 	// order's lock, so that no two writes in this instance race on its ETag.
 	locks := keylock.New(1024)
-	svc := newOrders(app.Log, cfg, app.Dapr, locks, time.Now)
+	svc := newOrders(app.Log, app.Instance, cfg, app.Dapr, locks, time.Now)
 	if cfg.reconcileInterval > 0 {
 		ctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})

@@ -38,8 +38,15 @@ package main
 // skipAfter behind reads the marks and goes straight to the first marked
 // minute. A mark goes when the reconciler has read its minute.
 //
-// Every instance runs the reconciler. Two instances reading one bucket publish
-// the same events twice, which the consumers recognise as duplicates.
+// One instance at a time makes the passes: the holder of a lease (leaseKey),
+// which it renews every pass. The other instances read the lease each interval
+// and wait. When the holder stops, it gives the lease back and another takes
+// over at its next interval; when it dies, another takes over once the lease
+// has run out (leasePasses intervals). The lease is timed by the clock of the
+// instance that reads it, so the instances' clocks must agree to well within
+// that. Two instances that both make passes (one's pass outlasted its lease)
+// publish the same events twice, which the consumers recognise as duplicates,
+// and one of them fails to record where it stands.
 
 import (
 	"cmp"
@@ -62,8 +69,14 @@ import (
 const (
 	// openShards is how many buckets a second of placements is spread over.
 	openShards = 4
-	// reconcilerKey holds where the reconciler stands.
+	// reconcilerKey holds where the reconciler stands, and leaseKey which
+	// instance makes the passes.
 	reconcilerKey = "reconciler"
+	leaseKey      = "reconciler-lease"
+	// leasePasses is how many intervals a lease lasts unless renewed.
+	leasePasses = 5
+	// releaseTimeout bounds giving the lease back when the reconciler stops.
+	releaseTimeout = 2 * time.Second
 	// maxRedriveBackoff bounds the wait between two reads of a bucket whose
 	// orders are still open.
 	maxRedriveBackoff = 5 * time.Minute
@@ -161,21 +174,108 @@ func (s *orders) markMinute(ctx context.Context, at time.Time) error {
 	return nil
 }
 
-// reconcileEvery runs a reconciler pass every interval until ctx is done. A
-// pass that fails is logged and the next one starts where it did.
+// reconcileEvery runs a reconciler pass every interval, while this instance
+// holds the lease, until ctx is done, and then gives the lease back. A pass
+// that fails is logged and the next one starts where it did.
 func (s *orders) reconcileEvery(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if err := s.releaseLease(rctx); err != nil {
+			s.log.WarnContext(rctx, "could not give the reconciler's lease back; another instance takes over when it runs out", "err", err)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := s.reconcile(ctx); err != nil && ctx.Err() == nil {
+		if err := s.pass(ctx, interval); err != nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "reconciler pass failed; the next one tries again", "err", err)
 		}
 	}
+}
+
+// pass makes a reconciler pass if this instance holds the lease, renewed for
+// leasePasses intervals.
+func (s *orders) pass(ctx context.Context, interval time.Duration) error {
+	held, err := s.holdLease(ctx, leasePasses*interval)
+	if err != nil || !held {
+		return err
+	}
+	return s.reconcile(ctx)
+}
+
+// lease says which instance makes the reconciler's passes, until when.
+type lease struct {
+	Holder string    `json:"holder"`
+	Until  time.Time `json:"until"`
+}
+
+// holdLease tells whether this instance holds the lease, which it takes or
+// renews for d when it is its own, free or run out. A lease that another
+// instance took since it was read is that one's.
+func (s *orders) holdLease(ctx context.Context, d time.Duration) (bool, error) {
+	now := s.now().UTC()
+	cur, etag, err := s.readLease(ctx)
+	if err != nil {
+		return false, err
+	}
+	if cur.Holder != s.instance && now.Before(cur.Until) {
+		s.leased.Store(false)
+		return false, nil
+	}
+	value, err := json.Marshal(lease{Holder: s.instance, Until: now.Add(d)})
+	if err != nil {
+		return false, fmt.Errorf("encode %s: %w", leaseKey, err)
+	}
+	if err := statestore.Save(ctx, s.dapr, s.cfg.Store, leaseKey, value, etag); err != nil {
+		if errors.Is(err, statestore.ErrConflict) {
+			s.leased.Store(false)
+			return false, nil
+		}
+		return false, err
+	}
+	s.leased.Store(true)
+	if cur.Holder != s.instance {
+		s.log.InfoContext(ctx, "this instance makes the reconciler's passes now", "instance", s.instance,
+			"before", cur.Holder)
+	}
+	return true, nil
+}
+
+// readLease reads the lease and its ETag. A lease that cannot be decoded reads
+// as a free one, to be taken over.
+func (s *orders) readLease(ctx context.Context) (lease, string, error) {
+	item, err := s.dapr.GetState(ctx, s.cfg.Store, leaseKey, nil)
+	if err != nil {
+		return lease{}, "", fmt.Errorf("read %s: %w", leaseKey, err)
+	}
+	var l lease
+	if len(item.Value) > 0 {
+		if err := json.Unmarshal(item.Value, &l); err != nil {
+			s.log.WarnContext(ctx, "the reconciler's lease is corrupt; taking it over", "err", err)
+			l = lease{}
+		}
+	}
+	return l, item.Etag, nil
+}
+
+// releaseLease gives the lease back when this instance holds it, so that
+// another instance takes over at once rather than when it runs out.
+func (s *orders) releaseLease(ctx context.Context) error {
+	if !s.leased.Load() {
+		return nil
+	}
+	cur, etag, err := s.readLease(ctx)
+	if err != nil || cur.Holder != s.instance {
+		return err
+	}
+	return s.dapr.DeleteBulkStateItems(ctx, s.cfg.Store, []*client.DeleteStateItem{{Key: leaseKey,
+		Etag: &client.ETag{Value: etag}, Options: &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite}}})
 }
 
 // readBucket is a bucket as a pass read it: with its key, its second and

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -461,4 +462,150 @@ func TestRedriveBackoff(t *testing.T) {
 	assert.Equal(t, 16*first, redriveBackoff(first, 5))
 	assert.Equal(t, maxRedriveBackoff, redriveBackoff(first, 6))
 	assert.Equal(t, maxRedriveBackoff, redriveBackoff(first, 1000))
+}
+
+// second starts another instance, named name, on e's store and clock.
+func (e *testEnv) second(name string) *testEnv {
+	e.t.Helper()
+	b := newInstanceWith(e.t, e.fake, testConfig())
+	b.svc.instance, b.svc.now, b.clock = name, e.svc.now, e.clock
+	return b
+}
+
+// pass makes one pass as reconcileEvery does, lease first, which must not
+// fail, and returns the events it published.
+func (e *testEnv) pass() []daprfake.Event {
+	e.t.Helper()
+	before := len(e.fake.published())
+	require.NoError(e.t, e.svc.pass(context.Background(), e.svc.cfg.reconcileInterval))
+	return e.fake.published()[before:]
+}
+
+// lease returns the reconciler's lease as stored, and whether there is one.
+func (e *testEnv) lease() (lease, bool) {
+	e.t.Helper()
+	v, ok := e.fake.value(leaseKey)
+	var l lease
+	if ok {
+		require.NoError(e.t, json.Unmarshal(v, &l))
+	}
+	return l, ok
+}
+
+func TestReconcilerRunsInOneInstanceAtATime(t *testing.T) {
+	a := newReconcilerEnv(t)
+	b := a.second("orders-b")
+	leaseFor := leasePasses * a.svc.cfg.reconcileInterval // 10 s
+	o := a.place("k", appleAndPear)
+
+	a.clock.add(a.svc.cfg.redriveAfter + time.Second)
+	got := a.pass()
+	require.Len(t, got, 1, "the first instance to pass takes the lease and publishes the placement again")
+	assertAnnounced(t, got[0], o, events.OrderPlaced)
+	l, _ := a.lease()
+	assert.Equal(t, lease{Holder: "orders-test", Until: a.svc.now().Add(leaseFor)}, l)
+
+	// The holder renews the lease every pass; the other instance only reads it,
+	// even once the bucket is due again.
+	a.clock.add(leaseFor / 2)
+	assert.Empty(t, a.pass())
+	a.clock.add(leaseFor / 2)
+	reads := a.fake.reads()
+	assert.Empty(t, b.pass(), "the other instance waits while the lease holds")
+	assert.Equal(t, reads+1, a.fake.reads(), "and reads the lease alone")
+	require.Len(t, a.pass(), 1, "the holder publishes what is due")
+
+	// The holder dies: once its lease has run out, the other takes over.
+	a.clock.add(leaseFor + time.Second)
+	assert.Empty(t, b.pass(), "the bucket is not due yet")
+	l, _ = a.lease()
+	assert.Equal(t, "orders-b", l.Holder, "the lease is the other's")
+	a.clock.add(redriveBackoff(a.svc.cfg.redriveAfter, 2))
+	got = b.pass()
+	require.Len(t, got, 1, "the new holder publishes what is due")
+	assertAnnounced(t, got[0], o, events.OrderPlaced)
+	assert.Empty(t, a.pass(), "and the first, back, waits in turn")
+	l, _ = a.lease()
+	assert.Equal(t, "orders-b", l.Holder)
+
+	reads = a.fake.reads()
+	require.NoError(t, a.svc.releaseLease(context.Background()))
+	assert.Equal(t, reads, a.fake.reads(), "an instance that stops without the lease does not even read it")
+	l, _ = a.lease()
+	assert.Equal(t, "orders-b", l.Holder)
+}
+
+func TestReconcilerGivesTheLeaseBackWhenItStops(t *testing.T) {
+	a := newReconcilerEnv(t)
+	b := a.second("orders-b")
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.svc.reconcileEvery(ctx, time.Millisecond)
+	}()
+	require.Eventually(t, func() bool { l, _ := a.lease(); return l.Holder == "orders-test" }, 5*time.Second, time.Millisecond)
+	stop()
+	<-done
+	_, held := a.lease()
+	assert.False(t, held, "the lease is given back")
+
+	o := b.place("k", appleAndPear)
+	b.clock.add(b.svc.cfg.redriveAfter + time.Second)
+	got := b.pass()
+	require.Len(t, got, 1, "another instance takes over at once")
+	assertAnnounced(t, got[0], o, events.OrderPlaced)
+}
+
+func TestReconcilerLeaseFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		fail    func(*fakeSidecar) func(string, string) error
+		wantErr string // "" when the pass succeeds
+		holds   bool   // whether the instance makes the pass
+	}{
+		{name: "the lease cannot be read", wantErr: "read reconciler-lease",
+			fail: func(*fakeSidecar) func(string, string) error { return failOn("GetState", leaseKey) }},
+		{name: "the lease cannot be saved", wantErr: "save reconciler-lease",
+			fail: func(*fakeSidecar) func(string, string) error { return failOn("SaveState", leaseKey) }},
+		{name: "another instance takes the lease first", fail: func(f *fakeSidecar) func(string, string) error {
+			return func(method, key string) error {
+				if method == "SaveState" && key == leaseKey {
+					f.fail = nil
+					f.setBytes(leaseKey, []byte(`{"holder":"orders-c","until":"2100-01-01T00:00:00Z"}`))
+					return errors.New("etag mismatch")
+				}
+				return nil
+			}
+		}},
+		{name: "a corrupt lease is taken over", holds: true, fail: func(f *fakeSidecar) func(string, string) error {
+			f.setBytes(leaseKey, []byte("{"))
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newReconcilerEnv(t)
+			o := e.place("k", appleAndPear)
+			e.later(1)
+			e.fake.fail = tt.fail(e.fake)
+			before := len(e.fake.published())
+			err := e.svc.pass(context.Background(), e.svc.cfg.reconcileInterval)
+			e.fake.fail = nil
+			got := e.fake.published()[before:]
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+			} else {
+				assert.NoError(t, err)
+			}
+			if !tt.holds {
+				assert.Empty(t, got, "no pass without the lease")
+				return
+			}
+			require.Len(t, got, 1)
+			assertAnnounced(t, got[0], o, events.OrderPlaced)
+			l, _ := e.lease()
+			assert.Equal(t, "orders-test", l.Holder)
+		})
+	}
 }

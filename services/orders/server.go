@@ -30,9 +30,10 @@ var _ sidecar = (*client.GRPCClient)(nil)
 
 // newOrders returns the orders service's state: what the handlers and the
 // reconciler share.
-func newOrders(log *slog.Logger, cfg config, dapr sidecar, locks *keylock.Locks, now func() time.Time) *orders {
+func newOrders(log *slog.Logger, instance string, cfg config, dapr sidecar, locks *keylock.Locks, now func() time.Time) *orders {
 	return &orders{
 		log:       log,
+		instance:  instance,
 		dapr:      dapr,
 		locks:     locks,
 		customers: keylock.New(256),

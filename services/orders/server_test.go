@@ -91,7 +91,7 @@ func newInstanceWith(t testing.TB, f *fakeSidecar, cfg config) *testEnv {
 	t.Helper()
 	clock := &testClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), tick: time.Second}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := newOrders(log, cfg, f, keylock.New(64), clock.now)
+	svc := newOrders(log, "orders-test", cfg, f, keylock.New(64), clock.now)
 	return &testEnv{t: t, fake: f, h: newServer(log, "orders-test", svc), svc: svc, clock: clock}
 }
 

@@ -38,9 +38,11 @@ const casAttempts = 10
 // orders holds what the handlers share: the sidecar, the locks, the prices and
 // the clock.
 type orders struct {
-	log   *slog.Logger
-	dapr  sidecar
-	locks *keylock.Locks
+	log *slog.Logger
+	// instance names this instance, as the holder of the reconciler's lease.
+	instance string
+	dapr     sidecar
+	locks    *keylock.Locks
 	// customers serialises the changes to each customer's index. A placement
 	// takes its order's lock first and then its customer's, never the other
 	// way round, and the two are separate sets so that they cannot deadlock.
@@ -50,6 +52,9 @@ type orders struct {
 	// marked as one with orders in buckets.
 	buckets *keylock.Locks
 	marked  atomic.Int64
+	// leased is whether this instance held the reconciler's lease at its last
+	// pass, so that only the holder gives it back when it stops.
+	leased atomic.Bool
 	// prices remembers what the catalog answered, for cfg.priceTTL.
 	prices *prices
 	now    func() time.Time
