@@ -678,9 +678,9 @@ func (i *Instance) dead() *proc {
 	return nil
 }
 
-// Stop stops the instance's app and sidecar.
+// Stop stops the instance's app, then its sidecar (see stopInstances).
 func (i *Instance) Stop() {
-	stopAll([]*proc{i.app, i.daprd})
+	stopInstances([]*Instance{i})
 }
 
 // Kill ends the instance's app and sidecar at once with SIGKILL, as a machine
@@ -719,11 +719,7 @@ func (s *System) forget(in *Instance) {
 // Stop stops every process of the system: SIGTERM to each process group, then
 // SIGKILL to whatever is left after a grace period.
 func (s *System) Stop() {
-	var procs []*proc
-	for _, in := range s.all() {
-		procs = append(procs, in.app, in.daprd)
-	}
-	stopAll(procs)
+	stopInstances(s.all())
 	if s.stateDir != "" {
 		_ = os.RemoveAll(s.stateDir)
 	}
@@ -768,6 +764,22 @@ func (s *System) Logs(appID string, n int) string {
 	return b.String()
 }
 
+// stopInstances stops the apps of insts, then their sidecars, as daprd's
+// block-shutdown-duration has a sidecar wait for its app on Kubernetes: an app
+// that is stopping may still need its sidecar, for the requests it finishes
+// and for what it gives back (orders, the reconciler's lease).
+func stopInstances(insts []*Instance) {
+	var apps, sidecars []*proc
+	for _, in := range insts {
+		apps = append(apps, in.app)
+		sidecars = append(sidecars, in.daprd)
+	}
+	stopAll(apps)
+	stopAll(sidecars)
+}
+
+// stopAll sends SIGTERM to the process group of each of procs, waits up to
+// 10 s for them to exit, and kills what is left.
 func stopAll(procs []*proc) {
 	var live []*proc
 	for _, p := range procs {
