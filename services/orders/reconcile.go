@@ -40,8 +40,8 @@ package main
 //
 // One instance at a time makes the passes: the holder of a lease (leaseKey),
 // which it renews every pass. The other instances read the lease each interval
-// and wait. When the holder stops, it gives the lease back and another takes
-// over at its next interval; when it dies, another takes over once the lease
+// and wait. When the holder stops, or a pass of its fails, it gives the lease
+// back and another takes over at its next interval; when it dies, another takes over once the lease
 // has run out (leasePasses intervals). The lease is timed by the clock of the
 // instance that reads it, so the instances' clocks must agree to well within
 // that. Two instances that both make passes (one's pass outlasted its lease)
@@ -200,13 +200,21 @@ func (s *orders) reconcileEvery(ctx context.Context, interval time.Duration) {
 }
 
 // pass makes a reconciler pass if this instance holds the lease, renewed for
-// leasePasses intervals.
+// leasePasses intervals. A pass that fails gives the lease back, so that
+// another instance, whose sidecar may reach what this one's does not, can
+// make the next.
 func (s *orders) pass(ctx context.Context, interval time.Duration) error {
 	held, err := s.holdLease(ctx, leasePasses*interval)
 	if err != nil || !held {
 		return err
 	}
-	return s.reconcile(ctx)
+	if err := s.reconcile(ctx); err != nil {
+		if rerr := s.releaseLease(ctx); rerr != nil {
+			return errors.Join(err, fmt.Errorf("give the lease back: %w", rerr))
+		}
+		return err
+	}
+	return nil
 }
 
 // lease says which instance makes the reconciler's passes, until when.

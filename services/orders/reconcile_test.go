@@ -609,3 +609,21 @@ func TestReconcilerLeaseFailures(t *testing.T) {
 		})
 	}
 }
+
+func TestReconcilerGivesTheLeaseBackWhenAPassFails(t *testing.T) {
+	a := newReconcilerEnv(t)
+	b := a.second("orders-b")
+	o := a.place("k", appleAndPear)
+	a.later(1)
+	a.fake.fail = failOn("GetBulkState", "open-")
+	assert.ErrorContains(t, a.svc.pass(context.Background(), a.svc.cfg.reconcileInterval), "read open orders")
+	a.fake.fail = nil
+	_, held := a.lease()
+	assert.False(t, held, "a failed pass gives the lease back")
+
+	got := b.pass()
+	require.Len(t, got, 1, "so that another instance makes the next pass at once")
+	assertAnnounced(t, got[0], o, events.OrderPlaced)
+	l, _ := a.lease()
+	assert.Equal(t, "orders-b", l.Holder)
+}
