@@ -41,12 +41,12 @@ package main
 // One instance at a time makes the passes: the holder of a lease (leaseKey),
 // which it renews every pass. The other instances read the lease each interval
 // and wait. When the holder stops, or a pass of its fails, it gives the lease
-// back and another takes over at its next interval; when it dies, another takes over once the lease
-// has run out (leasePasses intervals). The lease is timed by the clock of the
-// instance that reads it, so the instances' clocks must agree to well within
-// that. Two instances that both make passes (one's pass outlasted its lease)
-// publish the same events twice, which the consumers recognise as duplicates,
-// and one of them fails to record where it stands.
+// back and another takes over at its next interval; when it dies, another
+// takes over once the lease has run out (leasePasses intervals). The lease is
+// timed by the clock of the instance that reads it, so the instances' clocks
+// must agree to well within that. Two instances that both make passes (one's
+// pass outlasted its lease) publish the same events twice, which the consumers
+// recognise as duplicates, and one of them fails to record where it stands.
 
 import (
 	"cmp"
@@ -282,8 +282,13 @@ func (s *orders) releaseLease(ctx context.Context) error {
 	if err != nil || cur.Holder != s.instance {
 		return err
 	}
-	return s.dapr.DeleteBulkStateItems(ctx, s.cfg.Store, []*client.DeleteStateItem{{Key: leaseKey,
-		Etag: &client.ETag{Value: etag}, Options: &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite}}})
+	return s.dapr.DeleteBulkStateItems(ctx, s.cfg.Store, []*client.DeleteStateItem{deleteUnchanged(leaseKey, etag)})
+}
+
+// deleteUnchanged deletes key only if it still has the ETag etag.
+func deleteUnchanged(key, etag string) *client.DeleteStateItem {
+	return &client.DeleteStateItem{Key: key, Etag: &client.ETag{Value: etag},
+		Options: &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite}}
 }
 
 // readBucket is a bucket as a pass read it: with its key, its second and
@@ -368,8 +373,7 @@ func (s *orders) reconcile(ctx context.Context) error {
 	for _, b := range due {
 		rest := slices.DeleteFunc(slices.Clone(b.IDs), func(id string) bool { return !left[id] })
 		if len(rest) == 0 {
-			gone = append(gone, &client.DeleteStateItem{Key: b.key, Etag: &client.ETag{Value: b.etag},
-				Options: &client.StateOptions{Concurrency: client.StateConcurrencyFirstWrite}})
+			gone = append(gone, deleteUnchanged(b.key, b.etag))
 			continue
 		}
 		next := bucket{IDs: rest, Tries: b.Tries + 1, Next: now.Add(redriveBackoff(s.cfg.redriveAfter, b.Tries+1))}
