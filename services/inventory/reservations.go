@@ -173,8 +173,17 @@ func (l *ledger) reserve(ctx context.Context, o events.Order, lines []line) erro
 	if err != nil {
 		return err
 	}
-	if !found {
+	switch {
+	case !found:
 		if rec, err = l.decide(ctx, o, lines, stock); err != nil {
+			return err
+		}
+	case rec.Status == statusRejected || rec.Status == statusCancelled:
+		// The record that stands holds nothing, but an earlier attempt may have
+		// held lines and been cut short (a failure, a crash) before it recorded
+		// or gave them back, while another attempt recorded this. They go back
+		// now; a line without the mark gives nothing.
+		if err := l.undo(ctx, reserveOp(o.OrderID), lines, stock); err != nil {
 			return err
 		}
 	}
@@ -221,7 +230,7 @@ func (l *ledger) decide(ctx context.Context, o events.Order, lines []line, stock
 	if reason != "" {
 		// Give back what this attempt, or an interrupted earlier one, held
 		// before the rejection is recorded: once it is, nothing would.
-		if err := l.undo(ctx, op, lines); err != nil {
+		if err := l.undo(ctx, op, lines, nil); err != nil {
 			return rec, err
 		}
 		rec.Status, rec.Reason = statusRejected, reason
@@ -236,7 +245,7 @@ func (l *ledger) decide(ctx context.Context, o events.Order, lines []line, stock
 	case held:
 		// Another instance recorded a different outcome for this order first;
 		// the record stands, so what this one held goes back.
-		if err := l.undo(ctx, op, lines); err != nil {
+		if err := l.undo(ctx, op, lines, nil); err != nil {
 			return rec, err
 		}
 	}
@@ -314,17 +323,25 @@ func (l *ledger) give(ctx context.Context, op string, lines []line) error {
 }
 
 // undo reverts op on every line's stock where it is marked, and removes the mark.
-func (l *ledger) undo(ctx context.Context, op string, lines []line) error {
+// stock, when not nil, holds each line's stock as just read, where a line whose
+// stock bears no mark is left without a write.
+func (l *ledger) undo(ctx context.Context, op string, lines []line, stock map[string]statestore.Read) error {
+	revert := func(s *stockRecord) (bool, error) {
+		delta, done := s.Applied[op]
+		if !done {
+			return false, nil
+		}
+		s.Available -= delta
+		delete(s.Applied, op)
+		return true, nil
+	}
 	for _, ln := range lines {
-		err := l.stock.Change(ctx, ln.ProductID, func(s *stockRecord) (bool, error) {
-			delta, done := s.Applied[op]
-			if !done {
-				return false, nil
-			}
-			s.Available -= delta
-			delete(s.Applied, op)
-			return true, nil
-		})
+		var err error
+		if read, ok := stock[ln.ProductID]; ok {
+			err = l.stock.ChangeFrom(ctx, ln.ProductID, read, revert)
+		} else {
+			err = l.stock.Change(ctx, ln.ProductID, revert)
+		}
 		if err != nil && !errors.Is(err, errUnknownProduct) {
 			return err
 		}

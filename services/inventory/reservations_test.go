@@ -249,6 +249,62 @@ func TestMarkedLineIsNotTakenTwice(t *testing.T) {
 	assert.Equal(t, map[string]int64{"apple": 3, "tea": 0}, available(t, fake, "apple", "tea"))
 }
 
+// TestHoldsLeftByAnInterruptedAttemptGoBack: an attempt held lines and was cut
+// short before it recorded them, and the order was then recorded as holding
+// nothing (cancelled, or rejected by another attempt). The next delivery of the
+// placement gives the lines back, once.
+func TestHoldsLeftByAnInterruptedAttemptGoBack(t *testing.T) {
+	o1 := order("o1", ln("apple", 2), ln("tea", 1))
+	cancelled := o1
+	cancelled.Status, cancelled.Reason = events.StatusCancelled, events.ReasonProcessing
+	failSave := func(key string) func(string, string) error {
+		return func(m, k string) error {
+			if m == "SaveState" && k == key {
+				return errors.New("boom")
+			}
+			return nil
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		// interrupt leaves the holds of o1 on the stock, unrecorded, and then
+		// records o1 as holding nothing.
+		interrupt func(t *testing.T, srv http.Handler, fake *daprfake.Client)
+	}{
+		{name: "every line held, the record failed, then the order cancelled", interrupt: func(t *testing.T, srv http.Handler, fake *daprfake.Client) {
+			fake.Hook = failSave(reservationKey("o1"))
+			require.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o1)))
+			fake.Hook = nil
+			require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", cancelled)))
+		}},
+		{name: "one line held, the next failed, then the order cancelled", interrupt: func(t *testing.T, srv http.Handler, fake *daprfake.Client) {
+			fake.Hook = failSave(stockKey("tea"))
+			require.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o1)))
+			fake.Hook = nil
+			require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderCancelled, cloudEvent(t, events.OrderCancelled, "o1", cancelled)))
+		}},
+		{name: "a line held, and another attempt recorded a rejection", interrupt: func(t *testing.T, _ http.Handler, fake *daprfake.Client) {
+			fake.Put(testStore, stockKey("apple"), stockRecord{ProductID: "apple", Available: 3, Applied: map[string]int64{reserveOp("o1"): -2}})
+			fake.Put(testStore, reservationKey("o1"), reservation{OrderID: "o1", CustomerID: "c1", TotalCents: 300, Currency: "EUR",
+				Lines: []line{{ProductID: "apple", Quantity: 2}, {ProductID: "tea", Quantity: 1}}, Status: statusRejected, Reason: events.ReasonOutOfStock})
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, fake := setup(t, map[string]int64{"apple": 5, "tea": 2})
+			tt.interrupt(t, srv, fake)
+			require.Equal(t, int64(3), stockOf(t, fake, "apple").Available, "the interrupted attempt's hold is on the stock")
+			before := len(fake.Published())
+			for range 2 {
+				assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, srv, pathOrderPlaced, cloudEvent(t, events.OrderPlaced, "o1", o1)))
+			}
+			assert.Equal(t, map[string]int64{"apple": 5, "tea": 2}, available(t, fake, "apple", "tea"))
+			for _, p := range published(t, fake)[before:] {
+				assert.Equal(t, events.StockRejected, p.Type, "only the recorded rejection is announced again")
+			}
+		})
+	}
+}
+
 func TestOrderCancelled(t *testing.T) {
 	cancel := func(o events.Order) events.Order {
 		o.Status, o.Reason = events.StatusCancelled, events.ReasonPaymentDeclined

@@ -91,8 +91,18 @@ func (b *bank) charge(ctx context.Context, s events.Stock) error {
 	if err != nil {
 		return err
 	}
-	if !found {
+	switch {
+	case !found:
 		if rec, err = b.decide(ctx, s, read[accountKey(s.CustomerID)]); err != nil {
+			return err
+		}
+	case rec.Status == statusFailed || rec.Status == statusCancelled:
+		// The record that stands says nothing was charged, but a debit of this
+		// order may be on the account: made just before another instance
+		// recorded first, its refund then cut short by a failure or a crash.
+		// It is given back now; without its mark, nothing is.
+		acct := read[accountKey(s.CustomerID)]
+		if err := b.refund(ctx, s.CustomerID, chargeOp(s.OrderID), &acct); err != nil {
 			return err
 		}
 	}
@@ -132,24 +142,32 @@ func (b *bank) decide(ctx context.Context, s events.Stock, acct statestore.Read)
 	case debited:
 		// Another instance recorded a failure for this order first; the record
 		// stands, so the debit is given back.
-		if err := b.refund(ctx, s.CustomerID, op); err != nil {
+		if err := b.refund(ctx, s.CustomerID, op, nil); err != nil {
 			return rec, err
 		}
 	}
 	return rec, nil
 }
 
-// refund reverts the debit marked op, if there is one.
-func (b *bank) refund(ctx context.Context, customerID, op string) error {
-	err := b.accounts.Change(ctx, customerID, func(a *account) (bool, error) {
-		amount, done := a.Pending[op]
-		if !done {
+// refund reverts the debit marked op, if there is one, and its mark with it, so
+// that a retry reverts nothing again. from, when not nil, is the account as just
+// read; a refund that finds no mark writes nothing.
+func (b *bank) refund(ctx context.Context, customerID, op string, from *statestore.Read) error {
+	giveBack := func(a *account) (bool, error) {
+		amount, debited := a.Pending[op]
+		if !debited {
 			return false, nil
 		}
 		a.BalanceCents += amount
 		delete(a.Pending, op)
 		return true, nil
-	})
+	}
+	var err error
+	if from != nil {
+		err = b.accounts.ChangeFrom(ctx, customerID, *from, giveBack)
+	} else {
+		err = b.accounts.Change(ctx, customerID, giveBack)
+	}
 	if errors.Is(err, errDeclined) {
 		return nil // no account, so nothing was debited
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -336,6 +337,77 @@ func TestOrderCancelled(t *testing.T) {
 		require.Len(t, pubs, 1)
 		assert.Equal(t, events.PaymentFailed, pubs[0].Type, "the order is told it was not charged")
 	})
+	t.Run("a debit made as another instance records the cancellation is given back, once", func(t *testing.T) {
+		for _, tt := range []struct {
+			name string
+			// during is the key before whose first write by this instance the
+			// other records the cancellation; without one, the other records it
+			// after this instance's failed delivery.
+			during string
+			// failKey, when set, fails the failNth-th write of it once.
+			failKey string
+			failNth int
+		}{
+			{name: "given back in the same delivery", during: accountKey("c1")},
+			{name: "the give-back fails: given back when delivered again", during: accountKey("c1"),
+				failKey: accountKey("c1"), failNth: 2},
+			{name: "the charge's record fails: given back when delivered again",
+				failKey: chargeKey("o1"), failNth: 1},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				fake := &daprfake.Client{}
+				other := newServer(quiet(), "b", "payments", testBank(fake))
+				require.Equal(t, 200, do(t, other, "PUT", "/accounts/c1", jsonCT, `{"balanceCents":1000}`).Code)
+				cancelThere := func() {
+					assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, other, pathOrderCancelled, cancel("o1", 300)))
+				}
+				var store sidecar = fake
+				if tt.during != "" {
+					store = &daprfake.Interloper{Client: fake, Key: tt.during, Before: cancelThere}
+				}
+				this := newServer(quiet(), "a", "payments", testBank(store))
+				if tt.failKey != "" {
+					fake.Hook = failNth("SaveState", tt.failKey, tt.failNth)
+					assert.Equal(t, events.StatusRetry, daprfake.DeliverInBatch(t, this, pathStockReserved, reserve("o1", 300)))
+					fake.Hook = nil
+					var a account
+					data, _ := fake.Value(testStore, accountKey("c1"))
+					require.NoError(t, json.Unmarshal(data, &a))
+					require.Equal(t, int64(700), a.BalanceCents, "the debit is on the account")
+					if tt.during == "" {
+						cancelThere()
+					}
+				}
+				for range 2 {
+					assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, this, pathStockReserved, reserve("o1", 300)))
+				}
+				assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+				assert.Equal(t, statusCancelled, chargeStatus(t, fake, "o1"), "the cancellation's record stands")
+				for _, p := range published(t, fake) {
+					assert.Equal(t, events.PaymentFailed, p.Type, "the order is told it was not charged")
+				}
+			})
+		}
+	})
+	t.Run("a refunded charge's mark left on the account gives nothing back again", func(t *testing.T) {
+		fake := &daprfake.Client{}
+		charger := newServer(quiet(), "a", "payments", testBank(fake))
+		require.Equal(t, 200, do(t, charger, "PUT", "/accounts/c1", jsonCT, `{"balanceCents":1000}`).Code)
+		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, charger, pathStockReserved, reserve("o1", 300)))
+		// Another instance, which never heard of the charge's mark, refunds it:
+		// the mark stays, as it would when the charging instance stopped.
+		refunder := newServer(quiet(), "b", "payments", testBank(fake))
+		require.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, refunder, pathOrderCancelled, cancel("o1", 300)))
+		require.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+		var a account
+		data, _ := fake.Value(testStore, accountKey("c1"))
+		require.NoError(t, json.Unmarshal(data, &a))
+		require.Contains(t, a.Pending, chargeOp("o1"))
+
+		assert.Equal(t, events.StatusSuccess, daprfake.DeliverInBatch(t, refunder, pathStockReserved, reserve("o1", 300)))
+		assert.Equal(t, int64(1000), balanceOf(t, fake, "c1"))
+		assert.Equal(t, statusRefunded, chargeStatus(t, fake, "o1"))
+	})
 	t.Run("store down: retried, and given back once afterwards", func(t *testing.T) {
 		for _, tt := range []struct {
 			name string
@@ -384,6 +456,17 @@ func TestOrderCancelled(t *testing.T) {
 func failOn(method, key string) func(string, string) error {
 	return func(m, k string) error {
 		if m == method && (key == "" || k == key) {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+}
+
+// failNth is a fake hook that fails the nth call of method on key, and no other.
+func failNth(method, key string, n int) func(string, string) error {
+	var calls atomic.Int32
+	return func(m, k string) error {
+		if m == method && k == key && int(calls.Add(1)) == n {
 			return errors.New("connection refused")
 		}
 		return nil
