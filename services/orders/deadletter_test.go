@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -72,6 +73,9 @@ func TestDeadLetters(t *testing.T) {
 		}, events.StatusPending, "", "", actionNone, true},
 		{"not a cloud event", events.StatusPending, func(*testing.T, string) []byte {
 			return []byte("garbage")
+		}, events.StatusPending, "", "", actionNone, true},
+		{"an event over the size limit is counted and changes nothing", events.StatusPending, func(t *testing.T, id string) []byte {
+			return cloudEvent(t, events.StockReserved, map[string]string{"orderId": id, "note": strings.Repeat("x", maxEventBytes)})
 		}, events.StatusPending, "", "", actionNone, true},
 	}
 	for _, tt := range tests {

@@ -419,6 +419,55 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		assert.False(t, saved)
 	})
 
+	t.Run("a wait that cannot finish saves nothing", func(t *testing.T) {
+		for _, tt := range []struct {
+			name   string
+			fail   func(e *testEnv, claimed string) func(method, key string) error
+			status int
+			detail string
+		}{
+			{name: "the winner's order cannot be read", status: http.StatusInternalServerError, detail: "internal error",
+				fail: func(_ *testEnv, claimed string) func(string, string) error {
+					return failOn("GetState", orderKey(claimed))
+				}},
+			{name: "the claim cannot be taken over", status: http.StatusInternalServerError, detail: "internal error",
+				fail: func(*testEnv, string) func(string, string) error {
+					return failOn("SaveState", claimKey("k"))
+				}},
+			{name: "the claim cannot be taken over, nor read again", status: http.StatusInternalServerError, detail: "internal error",
+				fail: func(*testEnv, string) func(string, string) error {
+					return func(m, k string) error {
+						if k == claimKey("k") && (m == "SaveState" || m == "GetState") {
+							return errStoreDown
+						}
+						return nil
+					}
+				}},
+			{name: "every takeover is lost to another waiting request", status: http.StatusServiceUnavailable, detail: "still being placed",
+				fail: func(e *testEnv, claimed string) func(string, string) error {
+					return func(m, k string) error {
+						if m == "SaveState" && k == claimKey("k") {
+							// Another request takes the claim over just before.
+							var req placeRequest
+							require.NoError(t, json.Unmarshal([]byte(appleAndPear), &req))
+							e.fake.set(t, k, claim{RequestHash: req.hash(), OrderID: claimed, ClaimedAt: time.Now()})
+						}
+						return nil
+					}
+				}},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				e := newTestEnv(t)
+				claimed, _ := deadWinnersClaim(t, e)
+				e.fake.fail = tt.fail(e, claimed)
+				assertProblem(t, e.post("k", appleAndPear), tt.status, tt.detail)
+				assert.Empty(t, e.fake.transactions())
+				_, saved := e.fake.value(orderKey(claimed))
+				assert.False(t, saved)
+			})
+		}
+	})
+
 	t.Run("a waiting retry returns the winner's order when it appears", func(t *testing.T) {
 		// A long wait, so that the request cannot give up on the winner
 		// before the winner's order appears, however slow the machine.
