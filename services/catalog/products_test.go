@@ -100,6 +100,8 @@ func TestAPI(t *testing.T) {
 		{name: "ids: duplicates count once", method: "GET", path: "/products?ids=" + tooMany, status: 200, want: `[]`},
 		{name: "ids: too many", method: "GET", path: "/products?ids=" + strings.Join(many, ","), status: 400, detail: "names 101 products; the limit is 100"},
 		{name: "list: store down", setup: daprfake.FailOn("GetState"), method: "GET", path: "/products", status: 500, detail: "internal error"},
+		{name: "list: a stored product is corrupt", setup: func(f *daprfake.Client) { f.Put(testStore, productKey("apple"), []byte(`{"id":`)) },
+			method: "GET", path: "/products", status: 500, detail: "internal error"},
 		{name: "ids: store down", setup: daprfake.FailOn("GetBulkState"), method: "GET", path: "/products?ids=apple", status: 500, detail: "internal error"},
 
 		{name: "get", method: "GET", path: "/products/apple", status: 200, want: appleJS},
@@ -169,6 +171,8 @@ func TestAPI(t *testing.T) {
 			body: `{"name":"` + strings.Repeat("a", httpx.DefaultMaxBody) + `"}`, status: 413, detail: "limit"},
 		{name: "put: store down", setup: daprfake.FailOn("SaveState"), method: "PUT", path: "/products/apple", ctype: jsonCT,
 			body: `{"name":"Apple","priceCents":65,"currency":"EUR"}`, status: 500, detail: "internal error"},
+		{name: "put new: store down", setup: daprfake.FailOn("SaveState"), method: "PUT", path: "/products/pear", ctype: jsonCT,
+			body: `{"name":"Pear","priceCents":70,"currency":"EUR"}`, status: 500, detail: "internal error"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
