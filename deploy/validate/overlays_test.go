@@ -255,16 +255,18 @@ func TestTyposFail(t *testing.T) {
 
 // TestAccessControl holds the service-invocation policy to the shop's design:
 // the gateway may invoke every app it forwards to, orders may read the
-// catalog's prices, and nothing else may invoke anything.
+// catalog's prices and ask each consumer what it recorded of the orders its
+// reconciler checks (services/orders/reconcile.go, lookup), and nothing else
+// may invoke anything.
 func TestAccessControl(t *testing.T) {
 	want := map[string]map[string]string{
 		"gateway":       {},
 		"hello":         {"gateway": "allow"},
 		"catalog":       {"gateway": "allow", "orders": "deny, but allow GET /products"},
 		"orders":        {"gateway": "allow"},
-		"inventory":     {"gateway": "allow"},
-		"payments":      {"gateway": "allow"},
-		"notifications": {"gateway": "allow"},
+		"inventory":     {"gateway": "allow", "orders": "deny, but allow GET /reservations"},
+		"payments":      {"gateway": "allow", "orders": "deny, but allow GET /charges"},
+		"notifications": {"gateway": "allow", "orders": "deny, but allow GET /notified"},
 	}
 	for _, overlay := range overlays {
 		t.Run(overlay, func(t *testing.T) {
