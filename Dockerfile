@@ -7,8 +7,8 @@
 #
 # `make images` builds all seven this way.
 
-# GO_VERSION is the toolchain that builds the binary; the module only asks for
-# 1.22+, and building with the same Go as development and CI keeps the binary
+# GO_VERSION is the toolchain that builds the binary; the module asks for
+# 1.26+, and building with the same Go as development and CI keeps the binary
 # identical to the one the tests ran.
 ARG GO_VERSION=1.26
 
