@@ -97,10 +97,11 @@ func (b *bank) charge(ctx context.Context, s events.Stock) error {
 			return err
 		}
 	case rec.Status == statusFailed || rec.Status == statusCancelled:
-		// The record that stands says nothing was charged, but a debit of this
-		// order may be on the account: made just before another instance
-		// recorded first, its refund then cut short by a failure or a crash.
-		// It is given back now; without its mark, nothing is.
+		// The record that stands says nothing was charged, but an earlier
+		// attempt may have debited the account and been cut short (a failed
+		// write, a crash) before it recorded the charge or gave the debit back,
+		// while the order was recorded otherwise. The debit goes back now;
+		// without its mark, nothing does.
 		acct := read[accountKey(s.CustomerID)]
 		if err := b.refund(ctx, s.CustomerID, chargeOp(s.OrderID), &acct); err != nil {
 			return err
