@@ -13,8 +13,8 @@ GOVULNCHECK    := golang.org/x/vuln/cmd/govulncheck@v1.1.4
 VULNDB         := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 # VULN_ACCEPT names the modules whose reachable vulnerabilities `make vulncheck`
 # reports without failing: the standard library is the machine's Go (build with
-# the newest patch release), and Dapr 1.14.0 is pinned on purpose, with no fixed
-# release on the module proxy here (README, "Testing").
+# the newest patch release), and Dapr 1.14.0 is the pinned sidecar's, whose
+# move to a fixed release is its own piece of work (README, "Testing").
 VULN_ACCEPT    := stdlib,github.com/dapr/dapr@v1.14.0
 BIN            := $(CURDIR)/bin
 DAPRD          := $(BIN)/daprd
