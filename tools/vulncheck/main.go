@@ -2,7 +2,7 @@
 // the code reaches a known vulnerability that this repository can fix by moving
 // a dependency. Modules it is told to accept are reported and let pass: the
 // standard library, which is whatever Go the machine has, and a module pinned
-// on purpose at a version with no fix to move to.
+// on purpose, whose move to a fixed version is a piece of work of its own.
 //
 //	govulncheck -format json ./... | go run ./tools/vulncheck -accept stdlib,github.com/dapr/dapr@v1.14.0
 package main
