@@ -86,7 +86,7 @@ func TestFailedOrderSavePublishesNothing(t *testing.T) {
 	// The sidecar relays an outbox event once it finds its transaction's marker:
 	// it waits a second, then looks again and again for about 10 s more. Then it
 	// gives up on the failed save's message, which it can only do in the pinned
-	// daprd (tools/daprd: released daprd 1.14 looks forever): it drops the
+	// daprd (tools/daprd: a released daprd looks forever): it drops the
 	// message where the orders store says so (outboxDiscardWhenMissingState) and
 	// otherwise rejects it, and RabbitMQ keeps a rejected message in the
 	// queue's dead-letter queue.

@@ -23,7 +23,7 @@ import (
 // from charts/dapr/crds/ of github.com/dapr/dapr at that tag. It must be the
 // version the shop runs (DAPR_VERSION in the Makefile, the dapr/dapr require of
 // the root go.mod); TestCRDsMatchPinnedDapr holds the three together.
-const DaprVersion = "1.14.0"
+const DaprVersion = "1.17.5"
 
 //go:embed crds/*.yaml
 var crdFiles embed.FS

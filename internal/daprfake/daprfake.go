@@ -1,6 +1,6 @@
 // Package daprfake is an in-memory stand-in for the state and pub/sub methods of
 // the Dapr client, for unit tests that run without a sidecar. Its state store
-// follows the rules of Dapr's Redis store (daprd 1.14), which the services are
+// follows the rules of Dapr's Redis store (daprd 1.17.5), which the services are
 // written against:
 //
 //   - ETags are version numbers, "1" after the first write.

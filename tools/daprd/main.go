@@ -31,10 +31,9 @@
 //     blocked; after a few flaps the pool (ten per CPU) was gone and the sidecar
 //     could neither read, acknowledge nor publish, for good (seen in the bench:
 //     all twenty of orders' connections blocked for minutes, its orders stuck).
-//     The read now blocks for two seconds at most, and the nil answer of a read
-//     that waited its time out is no longer logged as an error. (Setting
-//     readTimeout instead races the read's own deadline: an i/o timeout error
-//     and a new connection every readTimeout, for every quiet stream.)
+//     The read now blocks for two seconds at most. (Setting readTimeout instead
+//     races the read's own deadline: an i/o timeout error and a new connection
+//     every readTimeout, for every quiet stream.)
 //   - components-contrib nameresolution/sqlite/sqlite.go: the resolver ran a SQL
 //     query on every service invocation, about a fifth of the calling sidecar's
 //     CPU (bench/README.md). It now reads an app's live addresses once a second

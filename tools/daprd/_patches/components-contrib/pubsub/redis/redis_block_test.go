@@ -7,6 +7,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -37,18 +38,14 @@ func (c *blockingClient) XReadGroupResult(_ context.Context, _, _ string, _ []st
 		select {} // BLOCK 0: until a message arrives, which none does
 	}
 	time.Sleep(block)
-	return nil, nilReply("redis: nil")
+	return nil, errNil
 }
 
-func (c *blockingClient) GetNilValueError() rediscomponent.RedisError {
-	return rediscomponent.RedisError("redis: nil")
-}
+// errNil is the nil answer of a read that waited its block out (go-redis's
+// redis.Nil).
+var errNil = errors.New("redis: nil")
 
-// nilReply is the nil answer as go-redis gives it: equal in text to the
-// component's nil error, of another type.
-type nilReply string
-
-func (e nilReply) Error() string { return string(e) }
+func (c *blockingClient) IsNilValueError(err error) bool { return errors.Is(err, errNil) }
 
 // countingLogger counts the errors the loop logs.
 type countingLogger struct {
