@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	rep := &report{
 		Started:    started.UTC(),
-		Host:       hostInfo(),
+		Host:       hostInfo(cfg.daprd),
 		Command:    strings.TrimSpace("cd bench && go run . " + strings.Join(args[1:], " ")),
 		Settings:   settingsOf(cfg),
 		SidecarEnv: sidecarSettings(getenv),

@@ -32,6 +32,7 @@ type host struct {
 	MemoryGiB float64 `json:"memoryGiB"`
 	Go        string  `json:"go"`
 	Redis     string  `json:"redis"`
+	Daprd     string  `json:"daprd"`
 }
 
 // target is one of issue 6's goals and whether the run met it.
@@ -151,8 +152,8 @@ func (r *report) markdown() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# daprshop benchmark\n\n")
-	w("Run %s to %s on %d × %s, %.0f GiB, %s, %s. Produced by `%s`; `make bench` runs it with the defaults.\n\n",
-		r.Started.Format("2006-01-02 15:04:05 MST"), r.Finished.Format("15:04:05"), r.Host.CPUs, r.Host.CPU, r.Host.MemoryGiB, r.Host.Go, r.Host.Redis, r.Command)
+	w("Run %s to %s on %d × %s, %.0f GiB, %s, daprd %s, %s. Produced by `%s`; `make bench` runs it with the defaults.\n\n",
+		r.Started.Format("2006-01-02 15:04:05 MST"), r.Finished.Format("15:04:05"), r.Host.CPUs, r.Host.CPU, r.Host.MemoryGiB, r.Host.Go, r.Host.Daprd, r.Host.Redis, r.Command)
 	w("The system is started from `dapr.yaml` by `internal/runner`, as `make run` starts it (free ports), with the default component set (Redis): ")
 	w("every daprd with `%s`, every app with dapr.yaml's `env`. ", strings.Join(r.SidecarEnv, " "))
 	w("The load generator (vegeta, open loop) runs on the same two cores as the system, and other engineers' suites may run beside it: compare numbers within one run only. ")

@@ -101,9 +101,12 @@ func flagValue(args []string, name string) string {
 	return "?"
 }
 
-// hostInfo describes the machine the numbers come from.
-func hostInfo() host {
-	h := host{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+// hostInfo describes the machine the numbers come from, and the sidecar.
+func hostInfo(daprd string) host {
+	h := host{CPUs: runtime.NumCPU(), Go: runtime.Version(), Daprd: "?"}
+	if out, err := exec.Command(daprd, "--version").Output(); err == nil {
+		h.Daprd = strings.TrimSpace(string(out))
+	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
