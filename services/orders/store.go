@@ -92,8 +92,8 @@ const outboxCommitTimeout = 5 * time.Second
 // outbox transaction: the placement is the one change that no delivered event
 // causes (the saga's changes publish after saving; see apply). The transaction
 // holds exactly one stored upsert, because Dapr publishes one message per
-// stored upsert, and the projection comes last, because daprd (1.14 to 1.17.5) drops
-// projections from the op list while ranging over it.
+// stored upsert, and the projection comes last, because daprd (1.14 to 1.17.5)
+// drops projections from the op list while ranging over it.
 func (s *orders) writeOrder(ctx context.Context, o order) error {
 	// daprd publishes the event to its relay before it runs the transaction, and
 	// the relay drops the event of a transaction whose marker it has not found
