@@ -127,11 +127,16 @@ $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/
 		-ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(DAPR_VERSION)" -o $(DAPRD) .
 	@test "$$($(DAPRD) --version)" = "$(DAPR_VERSION)" || { echo "daprd --version is not $(DAPR_VERSION)"; exit 1; }
 
+# The tests build with daprd's own flags, so that they reuse the packages its
+# build compiled: with other flags, Dapr's dependencies compile a second time
+# (2.6 minutes instead of 5.4 on two cores after a cold daprd build).
+DAPRD_TEST := go test -modfile $(DAPRD_SRC)/daprd.mod -tags stablecomponents -trimpath -count=1
+
 daprd-patches: ## test daprshop's changes to the pinned Dapr, with Dapr's own tests of the packages
 	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && \
-		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 github.com/dapr/components-contrib/pubsub/redis \
+		$(DAPRD_TEST) github.com/dapr/components-contrib/pubsub/redis \
 			github.com/dapr/components-contrib/nameresolution/sqlite && \
-		go test -modfile $(DAPRD_SRC)/daprd.mod -count=1 -run 'Outbox|Relay|SubscribeToInternalTopics|PublishInternal' \
+		$(DAPRD_TEST) -run 'Outbox|Relay|SubscribeToInternalTopics|PublishInternal' \
 			github.com/dapr/dapr/pkg/runtime/pubsub
 
 $(BIN)/staticcheck:
