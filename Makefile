@@ -19,6 +19,9 @@ BIN            := $(CURDIR)/bin
 DAPRD          := $(BIN)/daprd
 DAPRD_SRC      := $(BIN)/daprd-src
 DAPRD_PATCHES  := $(shell find tools/daprd/_patches -type f)
+# How daprd and the tests of its patches are compiled: the patched modules in
+# place of Dapr's, with the stable components.
+DAPRD_FLAGS    := -modfile $(DAPRD_SRC)/daprd.mod -tags stablecomponents -trimpath
 # COMPONENTS picks a component set: `components` (Redis, the default) or a folder
 # under components/, for example COMPONENTS=postgres-rabbitmq.
 COMPONENTS     ?= components
@@ -122,15 +125,14 @@ daprd: $(DAPRD) ## build the pinned daprd with its patches (only when missing, o
 # tools/daprd/main.go), built from patched copies of its modules (patch.sh).
 $(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/patch.sh $(DAPRD_PATCHES)
 	@echo "building daprd $(DAPR_VERSION) (a few minutes the first time)"
-	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go build -modfile $(DAPRD_SRC)/daprd.mod \
-		-tags stablecomponents -trimpath \
+	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go build $(DAPRD_FLAGS) \
 		-ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(DAPR_VERSION)" -o $(DAPRD) .
 	@test "$$($(DAPRD) --version)" = "$(DAPR_VERSION)" || { echo "daprd --version is not $(DAPR_VERSION)"; exit 1; }
 
-# The tests build with daprd's own flags, so that they reuse the packages its
-# build compiled: with other flags, Dapr's dependencies compile a second time
-# (2.6 minutes instead of 5.4 on two cores after a cold daprd build).
-DAPRD_TEST := go test -modfile $(DAPRD_SRC)/daprd.mod -tags stablecomponents -trimpath -count=1
+# daprd-patches' tests build with daprd's own flags, so that they reuse the
+# packages its build compiled: with other flags, Dapr's dependencies compile a
+# second time (2.6 minutes instead of 5.4 on two cores after a cold daprd build).
+DAPRD_TEST := go test $(DAPRD_FLAGS) -count=1
 
 daprd-patches: ## test daprshop's changes to the pinned Dapr, with Dapr's own tests of the packages
 	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && \
