@@ -19,9 +19,18 @@ BIN            := $(CURDIR)/bin
 DAPRD          := $(BIN)/daprd
 DAPRD_SRC      := $(BIN)/daprd-src
 DAPRD_PATCHES  := $(shell find tools/daprd/_patches -type f)
+# DAPRD_COMPONENTS picks the components compiled into daprd: `daprshop` (those
+# components/ uses, plus SQLite and in-memory: tools/daprd/_patches/dapr/cmd/
+# daprd/components/daprshop.go) or `stable` (all of Dapr's stable components,
+# Kafka and the cloud services' among them; its first build takes half as long
+# again). The choice sticks (bin/daprd.components) until another is given.
+DAPRD_COMPONENTS ?= $(or $(shell cat $(BIN)/daprd.components 2>/dev/null),daprshop)
+ifeq ($(filter daprshop stable,$(DAPRD_COMPONENTS)),)
+$(error DAPRD_COMPONENTS is daprshop or stable, not "$(DAPRD_COMPONENTS)")
+endif
 # How daprd and the tests of its patches are compiled: the patched modules in
-# place of Dapr's, with the stable components.
-DAPRD_FLAGS    := -modfile $(DAPRD_SRC)/daprd.mod -tags stablecomponents -trimpath
+# place of Dapr's, with the chosen components' build tag.
+DAPRD_FLAGS    := -modfile $(DAPRD_SRC)/daprd.mod -tags $(DAPRD_COMPONENTS)components -trimpath
 # COMPONENTS picks a component set: `components` (Redis, the default) or a folder
 # under components/, for example COMPONENTS=postgres-rabbitmq.
 COMPONENTS     ?= components
@@ -50,7 +59,7 @@ IMAGES    := gateway:8080 hello:8888 catalog:8081 orders:8082 inventory:8083 pay
 IMAGE_TAG ?= dev
 DOCKER    ?= docker
 
-.PHONY: help run test unit e2e lint vulncheck fmt clean daprd daprd-patches check-go images deploy-check bench bench-check
+.PHONY: FORCE help run test unit e2e lint vulncheck fmt clean daprd daprd-patches check-go images deploy-check bench bench-check
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -119,15 +128,18 @@ clean: ## remove built binaries and logs
 
 daprd: $(DAPRD) ## build the pinned daprd with its patches (only when missing, or when the pin or a patch changed)
 
-# daprd is rebuilt when the tools module that pins it changes. Stable components
-# only: Redis, PostgreSQL, MySQL, SQLite, in-memory; Redis, RabbitMQ, MQTT, Kafka.
+# daprd is rebuilt when the tools module that pins it changes, or the choice of
+# components (bin/daprd.components, rewritten only when it differs).
 # tools/daprd/_patches/ holds daprshop's changes to the pinned Dapr (see
 # tools/daprd/main.go), built from patched copies of its modules (patch.sh).
-$(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/patch.sh $(DAPRD_PATCHES)
-	@echo "building daprd $(DAPR_VERSION) (a few minutes the first time)"
+$(DAPRD): tools/daprd/go.mod tools/daprd/go.sum tools/daprd/main.go tools/daprd/patch.sh $(DAPRD_PATCHES) $(BIN)/daprd.components
+	@echo "building daprd $(DAPR_VERSION) with the $(DAPRD_COMPONENTS) components (a few minutes the first time)"
 	cd tools/daprd && ./patch.sh $(DAPRD_SRC) && go build $(DAPRD_FLAGS) \
 		-ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$(DAPR_VERSION)" -o $(DAPRD) .
 	@test "$$($(DAPRD) --version)" = "$(DAPR_VERSION)" || { echo "daprd --version is not $(DAPR_VERSION)"; exit 1; }
+
+$(BIN)/daprd.components: FORCE
+	@mkdir -p $(BIN); [ "$$(cat $@ 2>/dev/null)" = "$(DAPRD_COMPONENTS)" ] || echo "$(DAPRD_COMPONENTS)" > $@
 
 # daprd-patches' tests build with daprd's own flags, so that they reuse the
 # packages its build compiled: with other flags, Dapr's dependencies compile a

@@ -1,5 +1,12 @@
 // Command daprd is Dapr's sidecar, built from the version pinned in go.mod with the
-// stable components compiled in, plus the SQLite name resolver.
+// SQLite name resolver and the components daprshop's sets use compiled in
+// (_patches/dapr/cmd/daprd/components/daprshop.go: Redis, PostgreSQL, MySQL,
+// SQLite and in-memory state; Redis, RabbitMQ, MQTT and in-memory pub/sub; mDNS),
+// or all of Dapr's stable components with `make daprd DAPRD_COMPONENTS=stable`.
+// The short list takes a third off daprd's first build, which a fresh clone's
+// `make run` and `make test` wait for (2m47s against 4m00s on two cores), and
+// makes a smaller binary (77 MB against 124) and sidecar (60 MiB resident at
+// rest against 84).
 //
 // The SQLite resolver (in Dapr's release binaries, but not among the stable
 // components) lets every system the runner starts keep its own registry of app
@@ -10,9 +17,10 @@
 // It also carries daprshop's changes to Dapr itself, under _patches/<name> (a folder
 // the go command ignores) for the module github.com/dapr/<name>, in the module's
 // layout: a <file>.patch changes that file of the module, a .go file is added
-// beside Dapr's (the tests of a change). patch.sh applies them to copies of the
-// modules, which the build uses in their place (`make daprd`; `make daprd-patches`
-// runs the tests), so the module cache is never written to. There are three:
+// beside Dapr's (the tests of a change, and the list of components). patch.sh
+// applies them to copies of the modules, which the build uses in their place
+// (`make daprd`; `make daprd-patches` runs the tests), so the module cache is
+// never written to. There are three changes, besides the list of components:
 //
 //   - dapr pkg/runtime/pubsub/outbox.go: the transactional outbox's relay retried its
 //     check of the outbox state with a backoff.ExponentialBackOff that had no Stop,

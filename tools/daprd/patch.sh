@@ -4,9 +4,10 @@
 # files in it). For each folder _patches/<name>, the module github.com/dapr/<name>
 # (dapr, components-contrib) is copied to OUT/<name>, every <path>.patch under
 # the folder is applied to the copy's <path>, and every <path>.go is added at
-# <path> (the tests of the changes). OUT/daprd.mod and OUT/daprd.sum are this
-# module's go.mod and go.sum with the copies replacing the modules, for
-# `go build -modfile OUT/daprd.mod`. Run from tools/daprd.
+# <path> (the tests of the changes, and the components daprd is built with by
+# default). OUT/daprd.mod and OUT/daprd.sum are this module's go.mod and go.sum
+# with the copies replacing the modules, for `go build -modfile OUT/daprd.mod`.
+# Run from tools/daprd.
 set -euo pipefail
 out=$1
 command -v patch >/dev/null || { echo "patch.sh: needs patch(1): apt-get install -y patch" >&2; exit 1; }
