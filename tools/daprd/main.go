@@ -6,7 +6,7 @@
 // The short list takes a third off daprd's first build, which a fresh clone's
 // `make run` and `make test` wait for (2m47s against 4m00s on two cores), and
 // makes a smaller binary (77 MB against 124) and sidecar (60 MiB resident at
-// rest against 84).
+// rest against 84, about half under load: bench/README.md, log 24).
 //
 // The SQLite resolver (in Dapr's release binaries, but not among the stable
 // components) lets every system the runner starts keep its own registry of app
