@@ -97,9 +97,9 @@ const outboxCommitTimeout = 5 * time.Second
 func (s *orders) writeOrder(ctx context.Context, o order) error {
 	// daprd publishes the event to its relay before it runs the transaction, and
 	// the relay drops the event of a transaction whose marker it has not found
-	// after about 11 s (outboxDiscardWhenMissingState): a transaction must have
-	// committed or failed well before then. The deadline reaches the store
-	// through the sidecar.
+	// after about 10 s (outboxDiscardWhenMissingState; 11 s unpatched): a
+	// transaction must have committed or failed well before then. The deadline
+	// reaches the store through the sidecar.
 	ctx, cancel := context.WithTimeout(ctx, outboxCommitTimeout)
 	defer cancel()
 	value, err := json.Marshal(o)

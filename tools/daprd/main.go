@@ -30,7 +30,12 @@
 //     message, a sidecar's whole core under load). The relay now gives up after
 //     its ten seconds and rejects the message, and outboxDiscardWhenMissingState
 //     drops it only when the store answered that the state is not there, never
-//     when the store failed to answer.
+//     when the store failed to answer. And the relay first looks for a
+//     message's marker after 100 ms, not a second: a transaction that has not
+//     committed by then is looked for again, so the second only held every
+//     order placed (and a subscription worker, and on RabbitMQ and MQTT an
+//     in-flight delivery) for that long: `order.placed` left a second after the
+//     order was saved.
 //   - components-contrib pubsub/redis/redis.go: with readTimeout unset (the
 //     default), a subscription read with XREADGROUP BLOCK 0, which waits forever
 //     and does not see its context canceled. Dapr stops an app's subscriptions
