@@ -24,7 +24,9 @@ DAPRD_PATCHES  := $(shell find tools/daprd/_patches -type f)
 # daprd/components/daprshop.go) or `stable` (all of Dapr's stable components,
 # Kafka and the cloud services' among them; its first build takes half as long
 # again). The choice sticks (bin/daprd.components) until another is given.
-DAPRD_COMPONENTS ?= $(or $(shell cat $(BIN)/daprd.components 2>/dev/null),daprshop)
+ifndef DAPRD_COMPONENTS
+DAPRD_COMPONENTS := $(or $(shell cat $(BIN)/daprd.components 2>/dev/null),daprshop)
+endif
 ifeq ($(filter daprshop stable,$(DAPRD_COMPONENTS)),)
 $(error DAPRD_COMPONENTS is daprshop or stable, not "$(DAPRD_COMPONENTS)")
 endif
