@@ -72,7 +72,7 @@ run: check-go ## start the whole system from dapr.yaml and print the gateway's a
 	fi; \
 	$(MAKE) --no-print-directory daprd && \
 	go build -o $(BIN)/run ./tools/run && \
-	exec $(BIN)/run -f dapr.yaml -daprd $(DAPRD) -port $(GATEWAY_PORT) $(if $(RESOURCES),-resources $(RESOURCES))
+	exec $(BIN)/run -f dapr.yaml -daprd $(DAPRD) -port $(GATEWAY_PORT) $(if $(RESOURCES),-resources $(RESOURCES)) $(if $(PROFILES),-profiles)
 
 test: check-go daprd lint vulncheck unit daprd-patches deploy-check bench-check e2e ## vet, staticcheck, govulncheck, unit tests with -race, Kubernetes manifests, end-to-end tests on real sidecars
 

@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/daprshop/daprshop v0.0.0
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/stretchr/testify v1.11.1
 	github.com/tsenart/vegeta/v12 v12.13.0
 )

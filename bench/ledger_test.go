@@ -86,6 +86,7 @@ func TestLedgerCatchesALostOrder(t *testing.T) {
 		Out:          out,
 		ReadyTimeout: 150 * time.Second,
 		AppEnv:       map[string]map[string]string{"orders": {"RECONCILE_INTERVAL": "0"}},
+		Profiles:     true,
 	})
 	require.NoError(t, err)
 	defer sys.Stop()
@@ -96,7 +97,13 @@ func TestLedgerCatchesALostOrder(t *testing.T) {
 	cfg := config{drainTimeout: 20 * time.Second, slo: time.Second}
 	b := newOrderBench(cfg, s, runID, nil, t.Logf)
 
+	// The clean run is profiled, as the full bench profiles its sustained run.
+	targets := profileTargets(sys, processes(sys))
+	require.Len(t, targets, 14, "every app and every daprd")
+	profDir := t.TempDir()
+	profiles := startProfiles(ctx, targets, profDir, 0, 2*time.Second)
 	clean := b.step(ctx, "clean", 20, 3*time.Second, false)
+	checkProfiles(t, profiles.wait(), profDir)
 	require.NotZero(t, clean.Accepted)
 	assert.Zero(t, clean.Failed)
 	assert.Zero(t, clean.Unsettled)
@@ -141,4 +148,24 @@ func TestLedgerCatchesALostOrder(t *testing.T) {
 	assert.LessOrEqual(t, int64(c.Lost), stolen.Load(), "only orders whose event was taken are lost")
 	assert.False(t, c.StockOK, "their reservations were never charged nor released")
 	assert.True(t, c.BalanceOK, "nothing was charged for them")
+}
+
+// checkProfiles checks the profiles, saved under dir, of a system that placed
+// orders while they were taken.
+func checkProfiles(t *testing.T, ps []profileSummary, dir string) {
+	t.Helper()
+	byName := map[string]profileSummary{}
+	for _, p := range ps {
+		assert.Empty(t, p.Error, p.Process)
+		byName[p.Process] = p
+	}
+	for _, name := range []string{"orders", "orders daprd", "gateway", "gateway daprd"} {
+		p := byName[name]
+		assert.Positive(t, p.CPUSeconds, "%s worked while profiled", name)
+		assert.Positive(t, p.SampledSeconds, "%s's profile has samples", name)
+		assert.NotEmpty(t, p.Top, name)
+		assert.True(t, p.Sysmon >= 0 && p.Sysmon < 1, "%s's sysmon thread had part of its CPU: %v", name, p.Sysmon)
+		assert.FileExists(t, filepath.Join(dir, p.File), name)
+		t.Logf("%s: %.2f CPU s, %.2f sampled, sysmon %.0f%%, syscalls %.0f%%", name, p.CPUSeconds, p.SampledSeconds, 100*p.Sysmon, 100*p.Syscalls)
+	}
 }

@@ -53,10 +53,13 @@ type config struct {
 	searchDuration  time.Duration
 	sustainRate     int
 	sustainDuration time.Duration
-	drainTimeout    time.Duration
-	slo             time.Duration
-	products        int
-	customers       int
+	// profile is how long every app and sidecar is CPU-profiled during the
+	// sustained run.
+	profile      time.Duration
+	drainTimeout time.Duration
+	slo          time.Duration
+	products     int
+	customers    int
 
 	// Overhead: a fixed rate for the added latency, then a search for the
 	// highest rate each path holds.
@@ -97,6 +100,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	// (a steady 250/s once read 249.98/s), so the run offers a little more.
 	fs.IntVar(&c.sustainRate, "sustain-rate", 260, "the order rate of the sustained run (0: skip it)")
 	fs.DurationVar(&c.sustainDuration, "sustain-duration", 60*time.Second, "how long the sustained run lasts")
+	fs.DurationVar(&c.profile, "profile", 20*time.Second, "how long every app and daprd is CPU-profiled during the sustained run (0: not profiled)")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 60*time.Second, "how long to wait for every order to end confirmed or cancelled")
 	fs.DurationVar(&c.slo, "slo", 100*time.Millisecond, "the p99 latency a rate must stay under to be held")
 	fs.IntVar(&c.products, "products", 20, "products ordered from")

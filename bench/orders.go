@@ -17,6 +17,9 @@ import (
 // orders settled (notifications, releases) do not weigh on the next.
 const settlePause = 5 * time.Second
 
+// profileDelay is how far into the sustained run the profiles start.
+const profileDelay = 10 * time.Second
+
 // finalDrain bounds the wait for the last orders to settle at the end.
 const finalDrain = 10 * time.Minute
 
@@ -56,11 +59,16 @@ type ordersResult struct {
 	Steps []orderStep `json:"steps"`
 	// MaxHeld is the highest rate held: every order accepted, p99 placement
 	// under the SLO, and every order settled as fast as they came.
-	MaxHeld   int          `json:"maxHeldRate"`
-	Sustained *orderStep   `json:"sustained,omitempty"`
-	Check     check        `json:"check"`
-	Lost      int          `json:"lost"`
-	Setup     orderSetting `json:"setup"`
+	MaxHeld   int        `json:"maxHeldRate"`
+	Sustained *orderStep `json:"sustained,omitempty"`
+	// Profiles are CPU profiles of every app and sidecar during the sustained
+	// run, the largest first.
+	Profiles []profileSummary `json:"profiles,omitempty"`
+	// ProfileWindow says when they were taken.
+	ProfileWindow string       `json:"profileWindow,omitempty"`
+	Check         check        `json:"check"`
+	Lost          int          `json:"lost"`
+	Setup         orderSetting `json:"setup"`
 }
 
 type orderSetting struct {
@@ -273,8 +281,20 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 	res.MaxHeld = held
 
 	if cfg.sustainRate > 0 {
+		// The profiles leave out the run's first seconds, as the cost's
+		// window does not: they show the system loaded, not its warm-up.
+		var prof *profiling
+		if cfg.profile > 0 {
+			delay := min(profileDelay, cfg.sustainDuration/4)
+			d := min(cfg.profile, cfg.sustainDuration-delay).Truncate(time.Second)
+			prof = startProfiles(ctx, profileTargets(sys, b.procs), rawDir, delay, d)
+			res.ProfileWindow = fmt.Sprintf("%s from %s into the run", d, delay)
+		}
 		st := b.step(ctx, "sustained", cfg.sustainRate, cfg.sustainDuration, true)
 		res.Sustained = &st
+		if prof != nil {
+			res.Profiles = prof.wait()
+		}
 	}
 
 	// Orders that were slow to settle in their step get a last chance: after an

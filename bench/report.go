@@ -54,6 +54,7 @@ func settingsOf(c config) map[string]string {
 		"searchDuration":  c.searchDuration.String(),
 		"sustainRate":     fmt.Sprint(c.sustainRate),
 		"sustainDuration": c.sustainDuration.String(),
+		"profile":         c.profile.String(),
 		"drainTimeout":    c.drainTimeout.String(),
 		"slo":             c.slo.String(),
 		"isolated":        fmt.Sprint(c.isolate),
@@ -219,6 +220,7 @@ func (r *report) markdown() string {
 			w("| **apps and sidecars** | **%.1f** | **%.2f** | **%.2f** | **%.0f** |\n\n", s.Cost.SystemCPU, s.Cost.SystemPer1000, s.Cost.SystemCPU/s.Cost.Seconds, s.Cost.SystemRSSMiB)
 			w("Redis is shared with anything else on the machine that uses it; the bench's own CPU is the load generator's and the ledger's.\n\n")
 		}
+		writeProfiles(w, o.Profiles, o.ProfileWindow)
 	}
 
 	if o := r.Overhead; o != nil && len(o.Paths) > 0 {
@@ -291,4 +293,46 @@ func redraw(dir string) error {
 	}
 	r.Targets = targetsOf(&r)
 	return r.write(dir, dir)
+}
+
+// writeProfiles writes where each process's CPU went in the sustained run.
+func writeProfiles(w func(string, ...any), ps []profileSummary, window string) {
+	if len(ps) == 0 {
+		return
+	}
+	w("### Where the time goes: CPU profiles of the sustained run\n\n")
+	w("Go's CPU profile of every app and every daprd (`/debug/pprof/profile`, %s), ", window)
+	w("saved under `raw/<run>/profiles/` for `go tool pprof`, and each process's CPU time over the same window from `/proc`. ")
+	w("Each share is of that CPU time: *sysmon* is the runtime's monitor thread (`/proc/<pid>/task`), which the profiles do not sample; ")
+	w("of the rest, as the samples divide it, *syscalls* were taken in a system call (the kernel's work for the process), ")
+	w("*GC* in the collector and its assists, *stacks* in goroutines growing their stacks, *ours* in daprshop's own code; ")
+	w("a sample may count in more than one. Then the functions the most samples were taken in.\n\n")
+	w("| process | CPU s | sampled s | sysmon | syscalls | GC | stacks | ours | where the samples were taken |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	pct := func(f float64) string { return fmt.Sprintf("%.0f%%", 100*f) }
+	var all profileSummary
+	for _, p := range ps {
+		if p.Error != "" {
+			w("| %s | - | - | - | - | - | - | - | no profile: %s |\n", p.Process, p.Error)
+			continue
+		}
+		var top []string
+		for _, f := range p.Top {
+			top = append(top, fmt.Sprintf("`%s` %s", f.Func, pct(f.Share)))
+		}
+		w("| %s | %.1f | %.1f | %s | %s | %s | %s | %s | %s |\n", p.Process, p.CPUSeconds, p.SampledSeconds, pct(p.Sysmon),
+			pct(p.Syscalls), pct(p.GC), pct(p.StackGrowth), pct(p.Ours), strings.Join(top, ", "))
+		all.CPUSeconds += p.CPUSeconds
+		all.SampledSeconds += p.SampledSeconds
+		all.Sysmon += p.Sysmon * p.CPUSeconds
+		all.Syscalls += p.Syscalls * p.CPUSeconds
+		all.GC += p.GC * p.CPUSeconds
+		all.StackGrowth += p.StackGrowth * p.CPUSeconds
+		all.Ours += p.Ours * p.CPUSeconds
+	}
+	if all.CPUSeconds > 0 {
+		c := all.CPUSeconds
+		w("| **apps and sidecars** | **%.1f** | **%.1f** | **%s** | **%s** | **%s** | **%s** | **%s** | |\n", c, all.SampledSeconds,
+			pct(all.Sysmon/c), pct(all.Syscalls/c), pct(all.GC/c), pct(all.StackGrowth/c), pct(all.Ours/c))
+	}
+	w("\n")
 }

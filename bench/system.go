@@ -38,6 +38,8 @@ func startSystem(ctx context.Context, cfg config, logPath string) (*runner.Syste
 			FreePorts:    true,
 			Out:          out,
 			ReadyTimeout: 150 * time.Second,
+			// Only the full run's sustained step is profiled.
+			Profiles: cfg.profile > 0 && cfg.sustainRate > 0 && len(cfg.variants) == 0,
 		})
 		// A free port is free when the runner picks it, and can be taken by
 		// an outgoing connection's ephemeral port before daprd binds it.

@@ -34,6 +34,9 @@ type Config struct {
 	// DAPR_CONNECT_TIMEOUT: how long the service keeps trying to reach its
 	// sidecar at start-up, which may come up after it.
 	ConnectWait time.Duration
+	// PPROF_ADDR: where the service serves Go's profiles, when set
+	// (httpx.ServeProfiles).
+	Profiles string
 }
 
 // Defaults are a service's own values for what the environment leaves unset.
@@ -47,7 +50,7 @@ type Defaults struct {
 // port that is not one, or a timeout that is not a positive duration, is an
 // error.
 func LoadConfig(getenv func(string) string, def Defaults) (Config, error) {
-	c := Config{AppID: getenv("APP_ID"), Store: getenv("STATE_STORE")}
+	c := Config{AppID: getenv("APP_ID"), Store: getenv("STATE_STORE"), Profiles: getenv(httpx.ProfilesAddrVar)}
 	if c.AppID == "" {
 		c.AppID = def.AppID
 	}
@@ -134,7 +137,10 @@ func connect(ctx context.Context, log *slog.Logger, addr string, wait time.Durat
 func (a *App) Close() { a.Dapr.Close() }
 
 // Serve serves h on the configured port until ctx is done, then shuts down
-// gracefully.
+// gracefully; and the profiles, when PPROF_ADDR asks for them.
 func (a *App) Serve(ctx context.Context, h http.Handler) error {
+	if err := httpx.ServeProfiles(ctx, a.Log, a.Profiles); err != nil {
+		return err
+	}
 	return httpx.Serve(ctx, a.Log, fmt.Sprintf(":%d", a.Port), h, shutdownGrace, nil)
 }

@@ -22,10 +22,11 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, Config{Port: 8089, AppID: "shop", Store: "shop-store", DaprGRPC: 50001, ConnectWait: time.Minute}, cfg)
 
 	env := map[string]string{"APP_PORT": "9000", "APP_ID": "other-shop", "STATE_STORE": "other", "DAPR_GRPC_PORT": "50003",
-		"DAPR_CONNECT_TIMEOUT": "3s"}
+		"DAPR_CONNECT_TIMEOUT": "3s", "PPROF_ADDR": "127.0.0.1:6060"}
 	cfg, err = LoadConfig(func(k string) string { return env[k] }, shop)
 	require.NoError(t, err)
-	assert.Equal(t, Config{Port: 9000, AppID: "other-shop", Store: "other", DaprGRPC: 50003, ConnectWait: 3 * time.Second}, cfg)
+	assert.Equal(t, Config{Port: 9000, AppID: "other-shop", Store: "other", DaprGRPC: 50003, ConnectWait: 3 * time.Second,
+		Profiles: "127.0.0.1:6060"}, cfg)
 }
 
 // closedPort returns a local port that nothing listens on.
@@ -74,4 +75,11 @@ func TestServeStopsWithTheContext(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after its context was done")
 	}
+}
+
+func TestServeRefusesProfilesOffLoopback(t *testing.T) {
+	app := &App{Config: Config{Port: 0, Profiles: "0.0.0.0:6060"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	err := app.Serve(context.Background(), http.NotFoundHandler())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "loopback")
 }

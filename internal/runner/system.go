@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/daprshop/daprshop/internal/httpx"
 )
 
 // Options say how to start a system.
@@ -45,6 +47,10 @@ type Options struct {
 	Out io.Writer
 	// ReadyTimeout bounds the wait for every sidecar and app to be healthy.
 	ReadyTimeout time.Duration
+	// Profiles serves Go's profiles of every daprd (--enable-profiling) and
+	// every app (PPROF_ADDR) on loopback ports of their own, which each
+	// Instance names.
+	Profiles bool
 }
 
 // SidecarEnv is what the runner adds to every daprd's environment, each
@@ -109,8 +115,13 @@ type Instance struct {
 	AppPort  int
 	HTTPPort int
 	GRPCPort int
-	app      *proc
-	daprd    *proc
+	// DaprdProfiles and AppProfiles are the base URLs of the Go profiles
+	// (/debug/pprof/) of the sidecar and of the app, under Options.Profiles;
+	// "" otherwise.
+	DaprdProfiles string
+	AppProfiles   string
+	app           *proc
+	daprd         *proc
 }
 
 // DaprURL is the base URL of the instance's sidecar HTTP API.
@@ -190,7 +201,7 @@ func Start(ctx context.Context, opts Options) (*System, error) {
 			}
 		}
 	}
-	if err := s.waitReady(ctx, s.all()); err != nil {
+	if err := s.waitReady(ctx, s.All()); err != nil {
 		s.Stop()
 		return nil, err
 	}
@@ -393,7 +404,8 @@ func (s *System) App(appID string) *Instance {
 	return nil
 }
 
-func (s *System) all() []*Instance {
+// All returns every running instance, app by app in the template's order.
+func (s *System) All() []*Instance {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*Instance
@@ -465,6 +477,10 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 			}
 		}
 	}
+	if s.opts.Profiles {
+		daprdArgs = append(daprdArgs, "--enable-profiling", "--profile-port", strconv.Itoa(ports[5]))
+		inst.DaprdProfiles = fmt.Sprintf("http://127.0.0.1:%d", ports[5])
+	}
 	daprdLog := filepath.Join(logDir, fmt.Sprintf("%s_daprd_%s.log", label, s.stamp))
 	inst.daprd, err = startProc(procSpec{
 		name: label + " daprd", path: s.opts.Daprd, args: daprdArgs, dir: a.AppDirPath,
@@ -497,6 +513,10 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 		"DAPR_METRICS_PORT="+strconv.Itoa(ports[4]),
 		"INSTANCE_ID="+inst.ID,
 	)
+	if s.opts.Profiles {
+		env = append(env, fmt.Sprintf("%s=127.0.0.1:%d", httpx.ProfilesAddrVar, ports[6]))
+		inst.AppProfiles = fmt.Sprintf("http://127.0.0.1:%d", ports[6])
+	}
 	appLog := filepath.Join(logDir, fmt.Sprintf("%s_app_%s.log", label, s.stamp))
 	inst.app, err = startProc(procSpec{
 		name: label, path: path, args: args, dir: a.AppDirPath,
@@ -515,13 +535,17 @@ func (s *System) track(inst *Instance) {
 	s.instances[inst.AppID] = append(s.instances[inst.AppID], inst)
 }
 
-// ports returns app, HTTP, gRPC, internal gRPC and metrics ports: the template's
+// ports returns app, HTTP, gRPC, internal gRPC and metrics ports, and under
+// Options.Profiles the sidecar's and the app's profile ports: the template's
 // where it names them, free ones otherwise, and always free ones for an extra
 // instance or under FreePorts.
 func (s *System) ports(a resolved, extra bool) ([]int, error) {
 	want := make([]int, 5)
 	if !s.opts.FreePorts && !extra {
 		want = []int{a.AppPort, a.DaprHTTPPort, a.DaprGRPCPort, 0, a.MetricsPort}
+	}
+	if s.opts.Profiles {
+		want = append(want, 0, 0)
 	}
 	if p, ok := s.opts.Ports[a.AppID]; ok && !extra {
 		want[0] = p
@@ -719,7 +743,7 @@ func (s *System) forget(in *Instance) {
 // Stop stops every process of the system: SIGTERM to each process group, then
 // SIGKILL to whatever is left after a grace period.
 func (s *System) Stop() {
-	stopInstances(s.all())
+	stopInstances(s.All())
 	if s.stateDir != "" {
 		_ = os.RemoveAll(s.stateDir)
 	}
@@ -728,7 +752,7 @@ func (s *System) Stop() {
 // PIDs returns the process ids of every process the system started.
 func (s *System) PIDs() []int {
 	var out []int
-	for _, in := range s.all() {
+	for _, in := range s.All() {
 		for _, p := range []*proc{in.app, in.daprd} {
 			if p != nil {
 				out = append(out, p.cmd.Process.Pid)
@@ -741,7 +765,7 @@ func (s *System) PIDs() []int {
 // Exited returns the names of the processes of the system that have exited.
 func (s *System) Exited() []string {
 	var out []string
-	for _, in := range s.all() {
+	for _, in := range s.All() {
 		for _, p := range []*proc{in.app, in.daprd} {
 			if p != nil && p.exited() {
 				out = append(out, p.name)

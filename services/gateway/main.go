@@ -73,5 +73,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 		"timeout", cfg.timeout, "maxBody", cfg.maxBody, "instance", instance)
 	sidecar := fmt.Sprintf("http://127.0.0.1:%d", cfg.daprHTTP)
 	h := newServer(log, instance, newForwarder(log, sidecar, cfg.apps, cfg.timeout, cfg.maxBody))
+	if err := httpx.ServeProfiles(ctx, log, getenv(httpx.ProfilesAddrVar)); err != nil {
+		return err
+	}
 	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.port), h, 15*time.Second, nil)
 }

@@ -31,5 +31,8 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 	}
 	instance := httpx.InstanceID(getenv)
 	log.Info("config", "port", port, "instance", instance)
+	if err := httpx.ServeProfiles(ctx, log, getenv(httpx.ProfilesAddrVar)); err != nil {
+		return err
+	}
 	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", port), newServer(log, instance), 10*time.Second, nil)
 }

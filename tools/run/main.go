@@ -36,6 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	gateway := fs.String("gateway", "gateway", "the app-id whose address is printed")
 	free := fs.Bool("free-ports", false, "give every app and sidecar a free port instead of dapr.yaml's")
 	timeout := fs.Duration("timeout", 120*time.Second, "how long to wait for every app to be healthy")
+	profiles := fs.Bool("profiles", false, "serve Go's profiles of every app and daprd on loopback ports, and print them")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ResourcesPath: *resources,
 		Out:           stdout,
 		ReadyTimeout:  *timeout,
+		Profiles:      *profiles,
 	})
 	if err != nil {
 		return err
@@ -67,6 +69,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer sys.Stop()
 	if gw := sys.App(*gateway); gw != nil {
 		fmt.Fprintf(stdout, "\n%s: http://127.0.0.1:%d\n\n", *gateway, gw.AppPort)
+	}
+	if *profiles {
+		fmt.Fprintln(stdout, "Go's profiles, for `go tool pprof <url>/debug/pprof/profile?seconds=20`:")
+		for _, in := range sys.All() {
+			fmt.Fprintf(stdout, "  %-22s %s\n  %-22s %s\n", in.Name, in.AppProfiles, in.Name+" daprd", in.DaprdProfiles)
+		}
+		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintln(stdout, "all apps are healthy; Ctrl-C stops them")
 	<-ctx.Done()
