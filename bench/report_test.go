@@ -9,11 +9,12 @@ import (
 )
 
 func TestSidecarSettingsSayWhatDaprdGets(t *testing.T) {
-	assert.Equal(t, []string{"GOGC=400", "GOMAXPROCS=1"}, sidecarSettings(envOf(map[string]string{"HOME": "/root"})))
-	assert.Equal(t, []string{"GOGC=off", "GOMAXPROCS=1"}, sidecarSettings(envOf(map[string]string{"GOGC": "off"})))
+	const sysmon = "GODEBUG=schedtrace=2147483647"
+	assert.Equal(t, []string{"GOGC=400", "GOMAXPROCS=1", sysmon}, sidecarSettings(envOf(map[string]string{"HOME": "/root"})))
+	assert.Equal(t, []string{"GOGC=off", "GOMAXPROCS=1", sysmon}, sidecarSettings(envOf(map[string]string{"GOGC": "off"})))
 
 	r := &report{SidecarEnv: sidecarSettings(envOf(nil)), Settings: map[string]string{}}
-	assert.True(t, strings.Contains(r.markdown(), "every daprd with `GOGC=400 GOMAXPROCS=1`"), "the report says what ran")
+	assert.True(t, strings.Contains(r.markdown(), "every daprd with `GOGC=400 GOMAXPROCS=1 GODEBUG=schedtrace=2147483647`"), "the report says what ran")
 }
 
 func envOf(m map[string]string) func(string) string {

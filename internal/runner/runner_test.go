@@ -176,7 +176,10 @@ spec:
 }
 
 func TestSidecarEnvAddsWhatIsNotGiven(t *testing.T) {
-	assert.Equal(t, []string{"A=1", "GOGC=400", "GOMAXPROCS=1"}, sidecarEnv([]string{"A=1"}))
-	assert.Equal(t, []string{"GOGC=off", "A=1", "GOMAXPROCS=1"}, sidecarEnv([]string{"GOGC=off", "A=1"}))
-	assert.Equal(t, []string{"GOMAXPROCS=2", "GOGC=50"}, sidecarEnv([]string{"GOMAXPROCS=2", "GOGC=50"}))
+	const sysmon = "GODEBUG=schedtrace=2147483647"
+	assert.Equal(t, []string{"A=1", "GOGC=400", "GOMAXPROCS=1", sysmon}, sidecarEnv([]string{"A=1"}))
+	assert.Equal(t, []string{"GOGC=off", "A=1", "GOMAXPROCS=1", sysmon}, sidecarEnv([]string{"GOGC=off", "A=1"}))
+	assert.Equal(t, []string{"GOMAXPROCS=2", "GOGC=50", sysmon}, sidecarEnv([]string{"GOMAXPROCS=2", "GOGC=50"}))
+	assert.Equal(t, []string{"GODEBUG=gctrace=1", "GOGC=400", "GOMAXPROCS=1"}, sidecarEnv([]string{"GODEBUG=gctrace=1"}),
+		"a GODEBUG of the environment is left as it is")
 }
