@@ -50,8 +50,8 @@ type profileSummary struct {
 	Top []funcShare `json:"top"`
 }
 
-// funcShare is a function's share of the samples in which it is the innermost
-// frame.
+// funcShare is a function's share of the process's CPU, from the samples in
+// which it is the innermost frame.
 type funcShare struct {
 	Func  string  `json:"func"`
 	Share float64 `json:"share"`
@@ -93,7 +93,7 @@ type profiling struct {
 }
 
 // startProfiles takes a CPU profile of every target at once, for d after
-// waiting delay, and saves each under dir/profiles/. wait returns them.
+// waiting delay, and saves each under dir/profiles/.
 func startProfiles(ctx context.Context, targets []profileTarget, dir string, delay, d time.Duration) *profiling {
 	p := &profiling{out: make([]profileSummary, len(targets))}
 	seconds := max(1, int(d.Seconds()))
@@ -106,6 +106,8 @@ func startProfiles(ctx context.Context, targets []profileTarget, dir string, del
 	return p
 }
 
+// wait waits for every profile and returns their summaries, the busiest
+// process first.
 func (p *profiling) wait() []profileSummary {
 	p.wg.Wait()
 	return slices.SortedStableFunc(slices.Values(p.out), func(a, b profileSummary) int {
