@@ -48,8 +48,9 @@ type Options struct {
 	// ReadyTimeout bounds the wait for every sidecar and app to be healthy.
 	ReadyTimeout time.Duration
 	// Profiles serves Go's profiles of every daprd (--enable-profiling) and
-	// every app (PPROF_ADDR) on loopback ports of their own, which each
-	// Instance names.
+	// every app (PPROF_ADDR) on ports of their own, which each Instance names:
+	// an app's on loopback, a daprd's where its API listens (every address,
+	// as with the Dapr CLI).
 	Profiles bool
 }
 

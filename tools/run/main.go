@@ -36,7 +36,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	gateway := fs.String("gateway", "gateway", "the app-id whose address is printed")
 	free := fs.Bool("free-ports", false, "give every app and sidecar a free port instead of dapr.yaml's")
 	timeout := fs.Duration("timeout", 120*time.Second, "how long to wait for every app to be healthy")
-	profiles := fs.Bool("profiles", false, "serve Go's profiles of every app and daprd on loopback ports, and print them")
+	profiles := fs.Bool("profiles", false, "serve Go's profiles of every app and daprd on ports of their own, and print them")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *profiles {
 		fmt.Fprintln(stdout, "Go's profiles, for `go tool pprof <url>/debug/pprof/profile?seconds=20`:")
 		for _, in := range sys.All() {
-			fmt.Fprintf(stdout, "  %-22s %s\n  %-22s %s\n", in.Name, in.AppProfiles, in.Name+" daprd", in.DaprdProfiles)
+			fmt.Fprintf(stdout, "  %-20s %s\n  %-20s %s\n", in.AppID, in.AppProfiles, in.AppID+" daprd", in.DaprdProfiles)
 		}
 		fmt.Fprintln(stdout)
 	}
