@@ -164,7 +164,6 @@ func checkProfiles(t *testing.T, ps []profileSummary, dir string) {
 		assert.Positive(t, p.CPUSeconds, "%s worked while profiled", name)
 		assert.Positive(t, p.SampledSeconds, "%s's profile has samples", name)
 		assert.NotEmpty(t, p.Top, name)
-		assert.True(t, p.Sysmon >= 0 && p.Sysmon < 1, "%s's sysmon thread had part of its CPU: %v", name, p.Sysmon)
 		assert.FileExists(t, filepath.Join(dir, p.File), name)
 		t.Logf("%s: %.2f CPU s, %.2f sampled, sysmon %.0f%%, syscalls %.0f%%", name, p.CPUSeconds, p.SampledSeconds, 100*p.Sysmon, 100*p.Syscalls)
 	}

@@ -138,7 +138,9 @@ func takeProfile(ctx context.Context, client *http.Client, t profileTarget, dir 
 	}
 	s.CPUSeconds = cpu1 - cpu0
 	if s.CPUSeconds > 0 {
-		s.Sysmon = (sysmon1 - sysmon0) / s.CPUSeconds
+		// The thread's window starts and ends a moment after the process's,
+		// so the share can read a tick over the whole.
+		s.Sysmon = min(1, (sysmon1-sysmon0)/s.CPUSeconds)
 	}
 	s.File = filepath.Join("profiles", strings.ReplaceAll(t.name, " ", "-")+".pb.gz")
 	if err := os.MkdirAll(filepath.Join(dir, "profiles"), 0o755); err == nil {
