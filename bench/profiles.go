@@ -185,9 +185,8 @@ func fetch(ctx context.Context, client *http.Client, url string) ([]byte, error)
 // call (the profiler's signal arrives as the call returns).
 var syscallFuncs = map[string]bool{
 	"syscall.Syscall": true, "syscall.Syscall6": true, "syscall.RawSyscall": true, "syscall.RawSyscall6": true,
-	"internal/runtime/syscall/linux.Syscall6": true, "internal/runtime/syscall.Syscall6": true,
-	"runtime.futex": true, "runtime.usleep": true, "runtime.write1": true, "runtime.read": true,
-	"runtime.epollwait": true, "runtime.osyield": true, "runtime.nanosleep": true,
+	"internal/runtime/syscall/linux.Syscall6": true,
+	"runtime.futex": true, "runtime.usleep": true, "runtime.write1": true, "runtime.read": true, "runtime.osyield": true,
 }
 
 // summarizeProfile fills s from a CPU profile of the window in which s.Sysmon
