@@ -2,6 +2,8 @@ package tests
 
 import (
 	"bufio"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -164,6 +166,27 @@ func listeningPorts(t *testing.T, pids []int) []int {
 		}
 	}
 	var ports []int
+	for _, l := range listeners(t) {
+		if inodes[l.inode] {
+			ports = append(ports, l.port)
+		}
+	}
+	return ports
+}
+
+// listener is a listening TCP socket of the machine (of this network namespace).
+type listener struct {
+	ip    net.IP
+	port  int
+	inode string
+}
+
+// listeners reads the listening TCP sockets from /proc/net/tcp and tcp6, where
+// an address is hexadecimal, each 32-bit word of it in the host's (little-endian)
+// byte order.
+func listeners(t *testing.T) []listener {
+	t.Helper()
+	var out []listener
 	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -171,17 +194,44 @@ func listeningPorts(t *testing.T, pids []int) []int {
 		}
 		for _, line := range strings.Split(string(b), "\n")[1:] {
 			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A is LISTEN
+			if len(f) < 10 || f[3] != "0A" { // 0A is LISTEN
 				continue
 			}
-			local := f[1]
-			p, err := strconv.ParseInt(local[strings.LastIndexByte(local, ':')+1:], 16, 32)
-			if err == nil {
-				ports = append(ports, int(p))
+			addr, port, ok := strings.Cut(f[1], ":")
+			require.True(t, ok, "%s: %q", file, line)
+			p, err := strconv.ParseUint(port, 16, 16)
+			require.NoError(t, err, "%s: %q", file, line)
+			raw, err := hex.DecodeString(addr)
+			require.NoError(t, err, "%s: %q", file, line)
+			ip := make(net.IP, len(raw))
+			for w := 0; w < len(raw); w += 4 {
+				binary.BigEndian.PutUint32(ip[w:], binary.LittleEndian.Uint32(raw[w:]))
 			}
+			out = append(out, listener{ip: ip, port: int(p), inode: f[9]})
 		}
 	}
-	return ports
+	return out
+}
+
+// TestSidecarAPIsListenOnLoopbackOnly checks that no other machine can reach a
+// sidecar's Dapr API, its state stores and topics, as Kubernetes' sidecar
+// injector has it: under the runner, each daprd's HTTP and gRPC API listen on
+// 127.0.0.1 and nowhere else.
+func TestSidecarAPIsListenOnLoopbackOnly(t *testing.T) {
+	all := listeners(t)
+	for _, in := range sys.All() {
+		for _, port := range []int{in.HTTPPort, in.GRPCPort} {
+			var found int
+			for _, l := range all {
+				if l.port != port {
+					continue
+				}
+				found++
+				assert.True(t, l.ip.Equal(net.IPv4(127, 0, 0, 1)), "%s's sidecar listens on %s:%d", in.Name, l.ip, port)
+			}
+			assert.Equal(t, 1, found, "%s's sidecar: one listener on port %d", in.Name, port)
+		}
+	}
 }
 
 // TestRunnerReportsAnAppThatFails starts the runner with an app that exits at

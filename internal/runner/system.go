@@ -48,9 +48,8 @@ type Options struct {
 	// ReadyTimeout bounds the wait for every sidecar and app to be healthy.
 	ReadyTimeout time.Duration
 	// Profiles serves Go's profiles of every daprd (--enable-profiling) and
-	// every app (PPROF_ADDR) on ports of their own, which each Instance names:
-	// an app's on loopback, a daprd's where its API listens (every address,
-	// as with the Dapr CLI).
+	// every app (PPROF_ADDR) on ports of their own, which each Instance names,
+	// all on loopback (a daprd serves them where its API listens).
 	Profiles bool
 }
 
@@ -464,6 +463,12 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 		"--app-protocol", a.AppProtocol,
 		"--dapr-http-port", strconv.Itoa(inst.HTTPPort),
 		"--dapr-grpc-port", strconv.Itoa(inst.GRPCPort),
+		// The Dapr API (and the profiles, which daprd serves on the same
+		// addresses) on loopback only, as Kubernetes' sidecar injector has it:
+		// every app reaches its sidecar at 127.0.0.1. The internal gRPC port
+		// stays on every address, where the other sidecars reach it at the host
+		// address mDNS gives them.
+		"--dapr-listen-addresses", "127.0.0.1",
 		"--dapr-internal-grpc-port", strconv.Itoa(ports[3]),
 		"--metrics-port", strconv.Itoa(ports[4]),
 		"--log-level", a.LogLevel,
