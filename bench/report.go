@@ -88,14 +88,15 @@ func targetsOf(r *report) []target {
 				Met:      gw.MaxHeld >= tor.MaxHeld,
 			})
 		}
-		if gw != nil && gw.Added != nil {
-			a := gw.Added
-			out = append(out, target{
-				Goal: fmt.Sprintf("added latency through the gateway and two sidecars at %d/s within Dapr's +%.2f / +%.2f / +%.2f ms (p50/p90/p99)",
-					r.Overhead.FixedRate, daprPublished.P50, daprPublished.P90, daprPublished.P99),
-				Measured: fmt.Sprintf("+%.2f / +%.2f / +%.2f ms", a.P50, a.P90, a.P99),
-				Met:      a.P50 <= daprPublished.P50 && a.P90 <= daprPublished.P90 && a.P99 <= daprPublished.P99,
-			})
+		// The issue measures the added latency through the gateway; Dapr's own
+		// test calls the first sidecar directly, without an app in front of it.
+		for _, p := range []struct{ name, through string }{
+			{pathGateway, "through the gateway and two sidecars"},
+			{pathTwo, "of the two sidecars alone (the gateway's daprd called directly, as Dapr's test calls its sidecar)"},
+		} {
+			if t, ok := addedLatencyTarget(find(r.Overhead.Paths, p.name), p.through, r.Overhead.FixedRate); ok {
+				out = append(out, t)
+			}
 		}
 	}
 	if r.Orders != nil && r.Orders.Sustained != nil {
@@ -109,6 +110,21 @@ func targetsOf(r *report) []target {
 		})
 	}
 	return out
+}
+
+// addedLatencyTarget judges a path's added latency at the fixed rate against
+// Dapr's published figures; false when the path was not measured.
+func addedLatencyTarget(p *pathResult, through string, rate int) (target, bool) {
+	if p == nil || p.Added == nil {
+		return target{}, false
+	}
+	a := p.Added
+	return target{
+		Goal: fmt.Sprintf("added latency %s at %d/s within Dapr's +%.2f / +%.2f / +%.2f ms (p50/p90/p99)",
+			through, rate, daprPublished.P50, daprPublished.P90, daprPublished.P99),
+		Measured: fmt.Sprintf("+%.2f / +%.2f / +%.2f ms", a.P50, a.P90, a.P99),
+		Met:      a.P50 <= daprPublished.P50 && a.P90 <= daprPublished.P90 && a.P99 <= daprPublished.P99,
+	}, true
 }
 
 // write saves the latest summary (Markdown, JSON, SVG) and a copy of each in the

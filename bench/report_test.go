@@ -43,3 +43,30 @@ func TestSteadyRate(t *testing.T) {
 	assert.Less(t, steadyRate(confirmed(0, time.Millisecond), start, seconds*time.Second, lag), 0.9*rate,
 		"a backlog that grows by a millisecond an order falls behind")
 }
+
+// TestAddedLatencyIsJudgedOnBothPaths: the report judges the gateway path, as
+// the issue asks, and the two sidecars alone, as Dapr's own test measures them,
+// each against every one of Dapr's three percentiles.
+func TestAddedLatencyIsJudgedOnBothPaths(t *testing.T) {
+	r := &report{Overhead: &overheadResult{FixedRate: 1000, Paths: []pathResult{
+		{path: path{Name: pathDirect}},
+		{path: path{Name: pathTwo}, Added: &latencies{P50: 0.78, P90: 1.39, P99: 2.9}},
+		{path: path{Name: pathGateway}, Added: &latencies{P50: 1.2, P90: 1.4, P99: 2.0}},
+	}}}
+	var got []target
+	for _, tg := range targetsOf(r) {
+		if strings.HasPrefix(tg.Goal, "added latency") {
+			got = append(got, tg)
+		}
+	}
+	if assert.Len(t, got, 2) {
+		assert.Contains(t, got[0].Goal, "through the gateway and two sidecars at 1000/s")
+		assert.Equal(t, "+1.20 / +1.40 / +2.00 ms", got[0].Measured)
+		assert.False(t, got[0].Met, "p50 over Dapr's 1.06 ms")
+		assert.Contains(t, got[1].Goal, "two sidecars alone")
+		assert.True(t, got[1].Met, "every percentile at or under Dapr's")
+	}
+
+	r.Overhead.Paths[1].Added = nil
+	assert.Len(t, targetsOf(r), 1, "a path not measured is not judged")
+}
