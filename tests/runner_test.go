@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -155,6 +156,16 @@ func alive(pid int) bool {
 // listeningPorts returns the TCP ports the processes listen on.
 func listeningPorts(t *testing.T, pids []int) []int {
 	t.Helper()
+	var ports []int
+	for _, l := range listenersOf(t, pids) {
+		ports = append(ports, l.port)
+	}
+	return ports
+}
+
+// listenersOf returns the listening TCP sockets the processes hold.
+func listenersOf(t *testing.T, pids []int) []listener {
+	t.Helper()
 	inodes := map[string]bool{}
 	for _, pid := range pids {
 		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -165,13 +176,13 @@ func listeningPorts(t *testing.T, pids []int) []int {
 			}
 		}
 	}
-	var ports []int
+	var out []listener
 	for _, l := range listeners(t) {
 		if inodes[l.inode] {
-			ports = append(ports, l.port)
+			out = append(out, l)
 		}
 	}
-	return ports
+	return out
 }
 
 // listener is a listening TCP socket of the machine (of this network namespace).
@@ -213,25 +224,36 @@ func listeners(t *testing.T) []listener {
 	return out
 }
 
-// TestSidecarAPIsListenOnLoopbackOnly checks that no other machine can reach a
-// sidecar's Dapr API, its state stores and topics, as Kubernetes' sidecar
-// injector has it: under the runner, each daprd's HTTP and gRPC API listen on
-// 127.0.0.1 and nowhere else.
-func TestSidecarAPIsListenOnLoopbackOnly(t *testing.T) {
-	all := listeners(t)
-	for _, in := range sys.All() {
-		for _, port := range []int{in.HTTPPort, in.GRPCPort} {
-			var found int
-			for _, l := range all {
-				if l.port != port {
-					continue
-				}
-				found++
-				assert.True(t, l.ip.Equal(net.IPv4(127, 0, 0, 1)), "%s's sidecar listens on %s:%d", in.Name, l.ip, port)
-			}
-			assert.Equal(t, 1, found, "%s's sidecar: one listener on port %d", in.Name, port)
+// TestSidecarsListenOnLoopbackOnly checks that no other machine can reach a
+// sidecar: its Dapr API, with the state stores and topics, its internal API,
+// which invokes its app, and its metrics. Under the runner, with the system's
+// own name registry, every port of every daprd listens on 127.0.0.1 and
+// nowhere else.
+func TestSidecarsListenOnLoopbackOnly(t *testing.T) {
+	var sidecars int
+	for _, pid := range sys.PIDs() {
+		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		require.NoError(t, err)
+		args := strings.Split(string(cmd), "\x00")
+		if filepath.Base(args[0]) != "daprd" {
+			continue
+		}
+		sidecars++
+		ls := listenersOf(t, []int{pid})
+		assert.GreaterOrEqual(t, len(ls), 3, "daprd %d: HTTP, gRPC and internal gRPC at least", pid)
+		for _, l := range ls {
+			assert.True(t, l.ip.Equal(net.IPv4(127, 0, 0, 1)), "daprd %d (%s) listens on %s:%d", pid, flagValue(args, "--app-id"), l.ip, l.port)
 		}
 	}
+	assert.GreaterOrEqual(t, sidecars, len(sys.All()), "a daprd for every instance")
+}
+
+// flagValue returns the value that follows flag in args, or "".
+func flagValue(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
 }
 
 // TestRunnerReportsAnAppThatFails starts the runner with an app that exits at

@@ -147,31 +147,35 @@ spec:
 			} `yaml:"nameResolution"`
 		}
 	}
-	read := func(src string) config {
+	read := func(src string) (config, bool) {
 		t.Helper()
-		b, err := systemConfig(src, registry)
+		b, ownNames, err := systemConfig(src, registry)
 		require.NoError(t, err)
 		var c config
 		require.NoError(t, yaml.Unmarshal(b, &c))
-		return c
+		return c, ownNames
 	}
 
-	none := read("")
+	none, ownNames := read("")
 	assert.Equal(t, "sqlite", none.Spec.NameResolution.Component)
 	assert.Equal(t, registry, none.Spec.NameResolution.Configuration["connectionString"])
+	assert.True(t, ownNames)
 
-	shop := read(own)
+	shop, ownNames := read(own)
 	assert.Equal(t, "shop", shop.Metadata.Name)
 	assert.Equal(t, map[string]any{"enabled": false}, shop.Spec.Metric, "the file's own settings are kept")
 	assert.Equal(t, "sqlite", shop.Spec.NameResolution.Component)
 	assert.Equal(t, registry, shop.Spec.NameResolution.Configuration["connectionString"])
+	assert.True(t, ownNames)
 
-	assert.Equal(t, "mdns", read(mdns).Spec.NameResolution.Component, "a configuration that names its resolver keeps it")
+	m, ownNames := read(mdns)
+	assert.Equal(t, "mdns", m.Spec.NameResolution.Component, "a configuration that names its resolver keeps it")
+	assert.False(t, ownNames, "names are resolved by the configuration's resolver, not the system's registry")
 
-	_, err := systemConfig(filepath.Join(dir, "missing.yaml"), registry)
+	_, _, err := systemConfig(filepath.Join(dir, "missing.yaml"), registry)
 	assert.ErrorContains(t, err, "configFilePath")
 	bad := write(t, dir, "bad.yaml", "spec: [")
-	_, err = systemConfig(bad, registry)
+	_, _, err = systemConfig(bad, registry)
 	assert.ErrorContains(t, err, "bad.yaml")
 }
 

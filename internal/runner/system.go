@@ -105,8 +105,10 @@ type System struct {
 	// configurations it gives the sidecars, and its name registry.
 	stateDir string
 	// configs maps each configFilePath of the template ("" for none) to the
-	// system's copy of it, with the system's name resolution.
-	configs map[string]string
+	// system's copy of it, with the system's name resolution; ownNames holds
+	// those whose copies resolve names through the system's own registry.
+	configs  map[string]string
+	ownNames map[string]bool
 	// handedOut holds every port given to a child, so that no two children of
 	// the system are given the same one before either has bound it.
 	handedOut map[int]bool
@@ -252,16 +254,17 @@ func (s *System) writeConfigs() error {
 		return err
 	}
 	s.stateDir = dir
-	s.configs = map[string]string{}
+	s.configs, s.ownNames = map[string]string{}, map[string]bool{}
 	for _, id := range s.order {
 		src := s.apps[id].ConfigFilePath
 		if _, ok := s.configs[src]; ok {
 			continue
 		}
-		body, err := systemConfig(src, filepath.Join(dir, "names.db"))
+		body, own, err := systemConfig(src, filepath.Join(dir, "names.db"))
 		if err != nil {
 			return err
 		}
+		s.ownNames[src] = own
 		dst := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", len(s.configs)))
 		if err := os.WriteFile(dst, body, 0o644); err != nil {
 			return err
@@ -272,8 +275,9 @@ func (s *System) writeConfigs() error {
 }
 
 // systemConfig returns the Dapr configuration in file src ("" for an empty one),
-// with name resolution through registry unless it names its own.
-func systemConfig(src, registry string) ([]byte, error) {
+// with name resolution through registry unless it names its own, and whether
+// it resolves names through registry.
+func systemConfig(src, registry string) ([]byte, bool, error) {
 	conf := map[string]any{
 		"apiVersion": "dapr.io/v1alpha1",
 		"kind":       "Configuration",
@@ -282,11 +286,11 @@ func systemConfig(src, registry string) ([]byte, error) {
 	if src != "" {
 		b, err := os.ReadFile(src)
 		if err != nil {
-			return nil, fmt.Errorf("configFilePath: %w", err)
+			return nil, false, fmt.Errorf("configFilePath: %w", err)
 		}
 		conf = map[string]any{}
 		if err := yaml.Unmarshal(b, &conf); err != nil {
-			return nil, fmt.Errorf("configFilePath %s: %w", src, err)
+			return nil, false, fmt.Errorf("configFilePath %s: %w", src, err)
 		}
 	}
 	spec, _ := conf["spec"].(map[string]any)
@@ -294,10 +298,12 @@ func systemConfig(src, registry string) ([]byte, error) {
 		spec = map[string]any{}
 		conf["spec"] = spec
 	}
-	if _, ok := spec["nameResolution"]; !ok {
+	_, named := spec["nameResolution"]
+	if !named {
 		spec["nameResolution"] = nameResolution(registry)
 	}
-	return yaml.Marshal(conf)
+	body, err := yaml.Marshal(conf)
+	return body, !named, err
 }
 
 // build compiles every app whose command is `go run .` (the form that keeps
@@ -465,12 +471,11 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 		"--dapr-grpc-port", strconv.Itoa(inst.GRPCPort),
 		// The Dapr API (and the profiles, which daprd serves on the same
 		// addresses) on loopback only, as Kubernetes' sidecar injector has it:
-		// every app reaches its sidecar at 127.0.0.1. The internal gRPC port
-		// stays on every address, where the other sidecars reach it at the host
-		// address mDNS gives them.
+		// every app reaches its sidecar at 127.0.0.1. The metrics likewise.
 		"--dapr-listen-addresses", "127.0.0.1",
 		"--dapr-internal-grpc-port", strconv.Itoa(ports[3]),
 		"--metrics-port", strconv.Itoa(ports[4]),
+		"--metrics-listen-address", "127.0.0.1",
 		"--log-level", a.LogLevel,
 		"--placement-host-address", "",
 	}
@@ -493,6 +498,17 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 			}
 		}
 	}
+	daprdEnv := sidecarEnv(os.Environ())
+	if s.ownNames[a.ConfigFilePath] {
+		// Every instance the system's own registry knows is on this machine:
+		// the internal API, which the other sidecars call, goes on loopback
+		// too, and each sidecar registers 127.0.0.1 as its address. A
+		// configuration's own name resolution (mDNS, say) may span machines,
+		// and leaves both as daprd has them: every address, and the address
+		// daprd finds for the machine.
+		daprdArgs = append(daprdArgs, "--dapr-internal-grpc-listen-address", "127.0.0.1")
+		daprdEnv = append(daprdEnv, "DAPR_HOST_IP=127.0.0.1")
+	}
 	if s.opts.Profiles {
 		daprdArgs = append(daprdArgs, "--enable-profiling", "--profile-port", strconv.Itoa(ports[5]))
 		inst.DaprdProfiles = fmt.Sprintf("http://127.0.0.1:%d", ports[5])
@@ -500,7 +516,7 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	daprdLog := filepath.Join(logDir, fmt.Sprintf("%s_daprd_%s.log", label, s.stamp))
 	inst.daprd, err = startProc(procSpec{
 		name: label + " daprd", path: s.opts.Daprd, args: daprdArgs, dir: a.AppDirPath,
-		env: sidecarEnv(os.Environ()), logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
+		env: daprdEnv, logFile: daprdLog, console: consoleFor(a.DaprdLogDestination, s.opts.Out),
 	})
 	if err != nil {
 		return nil, err
