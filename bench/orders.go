@@ -244,14 +244,18 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 	// A short warm-up, so that the first step does not pay for cold connections.
 	b.step(ctx, "warm-up", 20, 5*time.Second, false)
 
+	// A rate not held is run once more, and counts as held if that run holds
+	// it: on a shared machine, one hiccup (a p99 over the target at 50/s,
+	// seen once, where the run before and after held 170/s) would otherwise
+	// end the ladder and send the search below it. Both runs are reported.
 	held, notHeld := 0, 0
 	for _, r := range cfg.orderRates {
-		st := b.step(ctx, "ladder", r, cfg.orderDuration, true)
-		res.Steps = append(res.Steps, st)
+		ok, steps := holdsOnRetry(func(name string) orderStep { return b.step(ctx, name, r, cfg.orderDuration, true) }, "ladder")
+		res.Steps = append(res.Steps, steps...)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		if !st.Held {
+		if !ok {
 			notHeld = r
 			break
 		}
@@ -260,9 +264,9 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 	// When even the first rate is not held, halve it until one is, so that the
 	// bisection below has a floor.
 	try := func(r int) {
-		st := b.step(ctx, "search", r, cfg.searchDuration, true)
-		res.Steps = append(res.Steps, st)
-		if st.Held {
+		ok, steps := holdsOnRetry(func(name string) orderStep { return b.step(ctx, name, r, cfg.searchDuration, true) }, "search")
+		res.Steps = append(res.Steps, steps...)
+		if ok {
 			held = r
 		} else {
 			notHeld = r
@@ -324,6 +328,18 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 		logf("  %s", p)
 	}
 	return res, nil
+}
+
+// holdsOnRetry runs a step named name and, when it does not hold its rate,
+// once more, named name + ", again"; it reports whether either held, and the
+// steps run.
+func holdsOnRetry(run func(name string) orderStep, name string) (bool, []orderStep) {
+	st := run(name)
+	if st.Held {
+		return true, []orderStep{st}
+	}
+	again := run(name + ", again")
+	return again.Held, []orderStep{st, again}
 }
 
 func ok(b bool) string {

@@ -190,7 +190,7 @@ func (r *report) markdown() string {
 		w("## Orders through the gateway\n\n")
 		w("Each step offers `POST /api/orders` at a fixed rate (one or two of %d products, to one of %d customers new to this run, a fresh `Idempotency-Key` each), ", o.Setup.Products, o.Setup.Customers)
 		w("then waits until every accepted order is confirmed or cancelled (reading it from orders). Time to confirmed is from the order's own history: pending to confirmed. ")
-		w("Confirmed/s counts the confirmations in the load's window shifted by the median time to confirmed, less its first and last second, per second of that window: it falls below the offered rate when a backlog grows. A rate is held when every order is accepted at once, p99 placement is under %s, every order settles and confirmations keep up.\n\n", r.slo())
+		w("Confirmed/s counts the confirmations in the load's window shifted by the median time to confirmed, less its first and last second, per second of that window: it falls below the offered rate when a backlog grows. A rate is held when every order is accepted at once, p99 placement is under %s, every order settles and confirmations keep up; a rate not held is run once more (\"again\"), and is held if that run holds it.\n\n", r.slo())
 		w("| step | offered/s | placed/s | confirmed/s | placement p50 / p90 / p99 / p99.9 ms | to confirmed p50 / p90 / p99 / p99.9 ms | failed | refused | unsettled | held |\n")
 		w("|---|---:|---:|---:|---|---|---:|---:|---:|---|\n")
 		steps := append([]orderStep(nil), o.Steps...)

@@ -70,3 +70,32 @@ func TestAddedLatencyIsJudgedOnBothPaths(t *testing.T) {
 	r.Overhead.Paths[1].Added = nil
 	assert.Len(t, targetsOf(r), 1, "a path not measured is not judged")
 }
+
+// TestARateNotHeldIsRunOnceMore: a step that misses its rate is run again, and
+// the rate counts as held only if that run holds it; both runs are reported.
+func TestARateNotHeldIsRunOnceMore(t *testing.T) {
+	runs := func(held ...bool) (func(string) orderStep, *[]string) {
+		var names []string
+		return func(name string) orderStep {
+			names = append(names, name)
+			return orderStep{Name: name, Held: held[len(names)-1]}
+		}, &names
+	}
+
+	run, names := runs(true)
+	ok, steps := holdsOnRetry(run, "ladder")
+	assert.True(t, ok)
+	assert.Len(t, steps, 1, "a rate held is not run again")
+	assert.Equal(t, []string{"ladder"}, *names)
+
+	run, names = runs(false, true)
+	ok, steps = holdsOnRetry(run, "search")
+	assert.True(t, ok, "held on the second run")
+	assert.Equal(t, []string{"search", "search, again"}, *names)
+	assert.Len(t, steps, 2)
+
+	run, _ = runs(false, false)
+	ok, steps = holdsOnRetry(run, "search")
+	assert.False(t, ok, "missed twice")
+	assert.Len(t, steps, 2)
+}
