@@ -245,9 +245,10 @@ func runOrders(ctx context.Context, cfg config, sys *runner.System, rawDir strin
 	b.step(ctx, "warm-up", 20, 5*time.Second, false)
 
 	// A rate not held is run once more, and counts as held if that run holds
-	// it: on a shared machine, one hiccup (a p99 over the target at 50/s,
-	// seen once, where the run before and after held 170/s) would otherwise
-	// end the ladder and send the search below it. Both runs are reported.
+	// it: on a shared machine, one hiccup (a p99 of 108 ms at 50/s, seen in a
+	// run on a machine that had held 170/s half an hour before) would
+	// otherwise end the ladder and send the search below it. Both runs are
+	// reported.
 	held, notHeld := 0, 0
 	for _, r := range cfg.orderRates {
 		ok, steps := holdsOnRetry(func(name string) orderStep { return b.step(ctx, name, r, cfg.orderDuration, true) }, "ladder")
