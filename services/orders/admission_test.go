@@ -115,12 +115,49 @@ func TestAdmissionWaitsForAPlaceUpToTheTarget(t *testing.T) {
 	}
 	tickets[0].release()
 	assert.Equal(t, 1, <-got, "the first to wait gets the place")
-	assert.Equal(t, -2, <-got, "the second is refused once the target (50 ms) has passed")
+	assert.Equal(t, -2, <-got, "the second is refused once the queue has stood for twice the target (100 ms)")
 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	assert.Equal(t, 2, a.inFlight, "the place handed over is taken")
 	assert.Zero(t, a.waiting.Len(), "the refused one left the queue")
+}
+
+func TestAdmissionGivesANewQueueTwiceTheTarget(t *testing.T) {
+	a, _ := newTestAdmission(1, 1)
+	formed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	a.queuedSince = formed
+	ms := func(n int) time.Time { return formed.Add(time.Duration(n) * time.Millisecond) }
+
+	// The queue's first placement waits past its own target (50 ms) while the
+	// queue is younger than 100 ms, one that joins it later waits its target.
+	assert.Equal(t, 50*time.Millisecond, a.waitLeft(formed, ms(50)))
+	assert.Equal(t, time.Duration(0), a.waitLeft(formed, ms(100)))
+	assert.Equal(t, 30*time.Millisecond, a.waitLeft(ms(80), ms(100)))
+	// A queue standing for longer is overload: the target and no more.
+	assert.Equal(t, 50*time.Millisecond, a.waitLeft(ms(500), ms(500)))
+	assert.LessOrEqual(t, a.waitLeft(ms(500), ms(550)), time.Duration(0))
+}
+
+func TestAdmissionPlacesWhatABurstQueued(t *testing.T) {
+	// A hiccup holds the one place for one and a half targets: the placement
+	// that queued behind it gets the place instead of a refusal.
+	a := newAdmission(slog.New(slog.NewTextHandler(io.Discard, nil)), 200*time.Millisecond, 1, 1, time.Now)
+	held := admitN(t, a, 1)[0]
+	got := make(chan error, 1)
+	go func() {
+		tk, err := a.acquire(context.Background())
+		tk.release()
+		got <- err
+	}()
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.waiting.Len() == 1
+	}, time.Second, time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	held.release()
+	assert.NoError(t, <-got)
 }
 
 func TestAdmissionWaitEndsWithTheRequest(t *testing.T) {
