@@ -72,9 +72,9 @@ type ticket struct {
 	done  bool
 }
 
-// acquire admits one placement, waiting for a place as long as waitLeft allows, or
-// refuses it with errAtCapacity. Refusals are logged at most once a second,
-// with their count since the last line.
+// acquire admits one placement, waiting for a place as long as waitLeft
+// allows, or refuses it with errAtCapacity. Refusals are logged at most once a
+// second, with their count since the last line.
 func (a *admission) acquire(ctx context.Context) (*ticket, error) {
 	a.mu.Lock()
 	// No placement jumps the queue: while any wait, the bound is reached,
