@@ -224,28 +224,33 @@ func listeners(t *testing.T) []listener {
 	return out
 }
 
-// TestSidecarsListenOnLoopbackOnly checks that no other machine can reach a
-// sidecar: its Dapr API, with the state stores and topics, its internal API,
-// which invokes its app, and its metrics. Under the runner, with the system's
-// own name registry, every port of every daprd listens on 127.0.0.1 and
-// nowhere else.
-func TestSidecarsListenOnLoopbackOnly(t *testing.T) {
-	var sidecars int
+// TestEveryProcessListensOnLoopbackOnly checks that no other machine can reach
+// a sidecar (its Dapr API, with the state stores and topics, its internal API,
+// which invokes its app, and its metrics) or an app past its sidecar. Under the
+// runner, with the system's own name registry, every port of every daprd and
+// every app (dapr.yaml's APP_LISTEN_HOST) listens on 127.0.0.1 and nowhere
+// else.
+func TestEveryProcessListensOnLoopbackOnly(t *testing.T) {
+	var sidecars, apps int
 	for _, pid := range sys.PIDs() {
 		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		require.NoError(t, err)
 		args := strings.Split(string(cmd), "\x00")
-		if filepath.Base(args[0]) != "daprd" {
-			continue
+		name, least, what := filepath.Base(args[0]), 1, "its API"
+		if name == "daprd" {
+			sidecars++
+			name, least, what = "daprd of "+flagValue(args, "--app-id"), 3, "HTTP, gRPC and internal gRPC"
+		} else {
+			apps++
 		}
-		sidecars++
 		ls := listenersOf(t, []int{pid})
-		assert.GreaterOrEqual(t, len(ls), 3, "daprd %d: HTTP, gRPC and internal gRPC at least", pid)
+		assert.GreaterOrEqual(t, len(ls), least, "%s (%d): %s at least", name, pid, what)
 		for _, l := range ls {
-			assert.True(t, l.ip.Equal(net.IPv4(127, 0, 0, 1)), "daprd %d (%s) listens on %s:%d", pid, flagValue(args, "--app-id"), l.ip, l.port)
+			assert.True(t, l.ip.Equal(net.IPv4(127, 0, 0, 1)), "%s (%d) listens on %s:%d", name, pid, l.ip, l.port)
 		}
 	}
 	assert.GreaterOrEqual(t, sidecars, len(sys.All()), "a daprd for every instance")
+	assert.GreaterOrEqual(t, apps, len(sys.All()), "an app for every instance")
 }
 
 // flagValue returns the value that follows flag in args, or "".

@@ -189,6 +189,12 @@ func TestTyposFail(t *testing.T) {
 			want:    []string{"Deployment/orders: container app: GOMAXPROCS is not set from its limits.cpu"},
 		},
 		{
+			name:    "app on loopback, out of the probes' reach",
+			overlay: "local",
+			edits:   []edit{{"base/apps/orders.yaml", "            - name: LOG_LEVEL\n", "            - name: APP_LISTEN_HOST\n              value: 127.0.0.1\n            - name: LOG_LEVEL\n"}},
+			want:    []string{"Deployment/orders: container app: APP_LISTEN_HOST is 127.0.0.1, which the kubelet's probes cannot reach"},
+		},
+		{
 			name:    "sidecar annotation missing",
 			overlay: "local",
 			edits:   []edit{{"base/patches/app-pod.yaml", "        dapr.io/sidecar-memory-limit: 256Mi\n", ""}},

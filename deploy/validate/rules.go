@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -268,6 +269,11 @@ func (s *Set) daprAppRules(d *appsv1.Deployment) []error {
 	if v, ok := EnvValue(c, "APP_ID"); !ok || v != appID {
 		fail("container %s: APP_ID is %q, not the %s %q", c.Name, v, annAppID, appID)
 	}
+	// dapr.yaml keeps the apps on 127.0.0.1 locally; in a pod the kubelet's
+	// probes come from the node, and an app on loopback would never be ready.
+	if v, ok := EnvValue(c, "APP_LISTEN_HOST"); ok && isLoopback(v) {
+		fail("container %s: APP_LISTEN_HOST is %s, which the kubelet's probes cannot reach", c.Name, v)
+	}
 	// As dapr.yaml gives the apps locally: one P per core of the CPU limit. Go
 	// otherwise takes one per core of the node, however small the limit.
 	if !maxProcsFromCPULimit(c) {
@@ -293,6 +299,12 @@ func (s *Set) daprAppRules(d *appsv1.Deployment) []error {
 		}
 	}
 	return errs
+}
+
+// isLoopback reports whether host names a loopback address.
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // AppContainer returns the container of d that listens on its dapr.io/app-port.

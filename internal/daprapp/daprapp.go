@@ -27,10 +27,13 @@ const shutdownGrace = 10 * time.Second
 
 // Config is what a service reads from the environment.
 type Config struct {
-	Port     int    // APP_PORT: where the service serves its API
-	AppID    string // APP_ID: its Dapr app-id, which also names its dead-letter topic
-	Store    string // STATE_STORE: the state store component it keeps its state in
-	DaprGRPC int    // DAPR_GRPC_PORT: the sidecar's gRPC API
+	// APP_LISTEN_HOST: the host the service serves its API on (empty: every
+	// address; httpx.ListenHostVar).
+	ListenHost string
+	Port       int    // APP_PORT: where the service serves its API
+	AppID      string // APP_ID: its Dapr app-id, which also names its dead-letter topic
+	Store      string // STATE_STORE: the state store component it keeps its state in
+	DaprGRPC   int    // DAPR_GRPC_PORT: the sidecar's gRPC API
 	// DAPR_CONNECT_TIMEOUT: how long the service keeps trying to reach its
 	// sidecar at start-up, which may come up after it.
 	ConnectWait time.Duration
@@ -50,7 +53,8 @@ type Defaults struct {
 // port that is not one, or a timeout that is not a positive duration, is an
 // error.
 func LoadConfig(getenv func(string) string, def Defaults) (Config, error) {
-	c := Config{AppID: getenv("APP_ID"), Store: getenv("STATE_STORE"), Profiles: getenv(httpx.ProfilesAddrVar)}
+	c := Config{AppID: getenv("APP_ID"), Store: getenv("STATE_STORE"), Profiles: getenv(httpx.ProfilesAddrVar),
+		ListenHost: getenv(httpx.ListenHostVar)}
 	if c.AppID == "" {
 		c.AppID = def.AppID
 	}
@@ -98,7 +102,7 @@ func Start(ctx context.Context, getenv func(string) string, def Defaults) (*App,
 func Connect(ctx context.Context, getenv func(string) string, cfg Config, extra []any) (*App, error) {
 	log := httpx.NewLogger(getenv, cfg.AppID)
 	instance := httpx.InstanceID(getenv)
-	log.Info("config", append([]any{"port", cfg.Port, "appId", cfg.AppID, "store", cfg.Store,
+	log.Info("config", append([]any{"host", cfg.ListenHost, "port", cfg.Port, "appId", cfg.AppID, "store", cfg.Store,
 		"daprGrpcPort", cfg.DaprGRPC, "instance", instance}, extra...)...)
 
 	// The SDK logs its own start-up line in plain text; route it through the JSON
@@ -142,5 +146,5 @@ func (a *App) Serve(ctx context.Context, h http.Handler) error {
 	if err := httpx.ServeProfiles(ctx, a.Log, a.Profiles); err != nil {
 		return err
 	}
-	return httpx.Serve(ctx, a.Log, fmt.Sprintf(":%d", a.Port), h, shutdownGrace, nil)
+	return httpx.Serve(ctx, a.Log, httpx.ListenAddr(a.ListenHost, a.Port), h, shutdownGrace, nil)
 }

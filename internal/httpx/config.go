@@ -3,6 +3,7 @@ package httpx
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"time"
@@ -16,6 +17,19 @@ func NewLogger(getenv func(string) string, app string) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level})).With("app", app)
+}
+
+// ListenHostVar names the environment variable that holds the host a service
+// listens on. dapr.yaml sets it to 127.0.0.1: locally only the service's own
+// sidecar calls it, and nothing else on the network should reach past the
+// gateway's sidecar. The pods leave it unset, since the kubelet's probes come
+// from the node.
+const ListenHostVar = "APP_LISTEN_HOST"
+
+// ListenAddr returns the address a service serves port on: host, or every
+// address when host is empty.
+func ListenAddr(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // Port reads a TCP port from the environment variable name, or returns def when it

@@ -27,6 +27,7 @@ func main() {
 
 // config is the gateway's configuration, read once from the environment.
 type config struct {
+	host     string
 	port     int
 	daprHTTP int
 	apps     map[string]bool
@@ -35,7 +36,7 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	var c config
+	c := config{host: getenv(httpx.ListenHostVar)}
 	var err error
 	if c.port, err = httpx.Port(getenv, "APP_PORT", 8080); err != nil {
 		return c, err
@@ -69,12 +70,12 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 		return err
 	}
 	instance := httpx.InstanceID(getenv)
-	log.Info("config", "port", cfg.port, "daprHTTPPort", cfg.daprHTTP, "apps", getenv("GATEWAY_APPS"),
+	log.Info("config", "host", cfg.host, "port", cfg.port, "daprHTTPPort", cfg.daprHTTP, "apps", getenv("GATEWAY_APPS"),
 		"timeout", cfg.timeout, "maxBody", cfg.maxBody, "instance", instance)
 	sidecar := fmt.Sprintf("http://127.0.0.1:%d", cfg.daprHTTP)
 	h := newServer(log, instance, newForwarder(log, sidecar, cfg.apps, cfg.timeout, cfg.maxBody))
 	if err := httpx.ServeProfiles(ctx, log, getenv(httpx.ProfilesAddrVar)); err != nil {
 		return err
 	}
-	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", cfg.port), h, 15*time.Second, nil)
+	return httpx.Serve(ctx, log, httpx.ListenAddr(cfg.host, cfg.port), h, 15*time.Second, nil)
 }

@@ -30,9 +30,10 @@ func run(ctx context.Context, _ []string, getenv func(string) string, _, _ io.Wr
 		return err
 	}
 	instance := httpx.InstanceID(getenv)
-	log.Info("config", "port", port, "instance", instance)
+	host := getenv(httpx.ListenHostVar)
+	log.Info("config", "host", host, "port", port, "instance", instance)
 	if err := httpx.ServeProfiles(ctx, log, getenv(httpx.ProfilesAddrVar)); err != nil {
 		return err
 	}
-	return httpx.Serve(ctx, log, fmt.Sprintf(":%d", port), newServer(log, instance), 10*time.Second, nil)
+	return httpx.Serve(ctx, log, httpx.ListenAddr(host, port), newServer(log, instance), 10*time.Second, nil)
 }
