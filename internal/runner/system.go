@@ -105,10 +105,8 @@ type System struct {
 	// configurations it gives the sidecars, and its name registry.
 	stateDir string
 	// configs maps each configFilePath of the template ("" for none) to the
-	// system's copy of it, with the system's name resolution; ownNames holds
-	// those whose copies resolve names through the system's own registry.
-	configs  map[string]string
-	ownNames map[string]bool
+	// system's copy of it, with the system's name resolution.
+	configs map[string]sidecarConfig
 	// handedOut holds every port given to a child, so that no two children of
 	// the system are given the same one before either has bound it.
 	handedOut map[int]bool
@@ -254,7 +252,7 @@ func (s *System) writeConfigs() error {
 		return err
 	}
 	s.stateDir = dir
-	s.configs, s.ownNames = map[string]string{}, map[string]bool{}
+	s.configs = map[string]sidecarConfig{}
 	for _, id := range s.order {
 		src := s.apps[id].ConfigFilePath
 		if _, ok := s.configs[src]; ok {
@@ -264,14 +262,20 @@ func (s *System) writeConfigs() error {
 		if err != nil {
 			return err
 		}
-		s.ownNames[src] = own
 		dst := filepath.Join(dir, fmt.Sprintf("config-%d.yaml", len(s.configs)))
 		if err := os.WriteFile(dst, body, 0o644); err != nil {
 			return err
 		}
-		s.configs[src] = dst
+		s.configs[src] = sidecarConfig{path: dst, ownNames: own}
 	}
 	return nil
+}
+
+// sidecarConfig is the system's copy of a Dapr configuration: where it is, and
+// whether it resolves names through the system's own registry.
+type sidecarConfig struct {
+	path     string
+	ownNames bool
 }
 
 // systemConfig returns the Dapr configuration in file src ("" for an empty one),
@@ -482,7 +486,8 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 	for _, r := range a.resources {
 		daprdArgs = append(daprdArgs, "--resources-path", r)
 	}
-	daprdArgs = append(daprdArgs, "--config", s.configs[a.ConfigFilePath])
+	conf := s.configs[a.ConfigFilePath]
+	daprdArgs = append(daprdArgs, "--config", conf.path)
 	if a.AppHealthCheckPath != "" && (a.EnableAppHealthCheck == nil || *a.EnableAppHealthCheck) {
 		daprdArgs = append(daprdArgs, "--enable-app-health-check", "--app-health-check-path", a.AppHealthCheckPath)
 		for _, f := range []struct {
@@ -499,7 +504,7 @@ func (s *System) startInstance(a resolved, externalPort int, extra bool) (*Insta
 		}
 	}
 	daprdEnv := sidecarEnv(os.Environ())
-	if s.ownNames[a.ConfigFilePath] {
+	if conf.ownNames {
 		// Every instance the system's own registry knows is on this machine:
 		// the internal API, which the other sidecars call, goes on loopback
 		// too, and each sidecar registers 127.0.0.1 as its address. A
