@@ -12,9 +12,14 @@ GOVULNCHECK    := golang.org/x/vuln/cmd/govulncheck@v1.1.4
 # Move it forward to see newer reports.
 VULNDB         := golang.org/x/vulndb@v0.0.0-20261105234957-e22db6528018
 # VULN_ACCEPT names the modules (module@version, or stdlib) whose reachable
-# vulnerabilities `make vulncheck` reports without failing: the standard library
-# is the machine's Go (build with the newest patch release).
-VULN_ACCEPT    := stdlib
+# vulnerabilities `make vulncheck` reports without failing: none.
+VULN_ACCEPT    :=
+# Every go command run from here uses the toolchain that go.mod's `toolchain`
+# line names (the patch release of Go that fixes what VULNDB knows of the
+# standard library), or the machine's own Go where that is newer: `auto` lets
+# the go command fetch it from the module proxy, once. A GOTOOLCHAIN set in the
+# environment is kept.
+export GOTOOLCHAIN ?= auto
 BIN            := $(CURDIR)/bin
 DAPRD          := $(BIN)/daprd
 DAPRD_SRC      := $(BIN)/daprd-src
@@ -120,7 +125,7 @@ lint: $(BIN)/staticcheck ## go vet and staticcheck
 vulncheck: $(BIN)/govulncheck ## known vulnerabilities the services' code reaches (pinned VULNDB); fails outside VULN_ACCEPT
 	@set -o pipefail; db=$$(go mod download -json $(VULNDB) | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
 		test -n "$$db" || { echo "cannot fetch $(VULNDB) from the Go module proxy"; exit 1; }; \
-		$(BIN)/govulncheck -format json -db "file://$$db/data/osv" ./... | go run ./tools/vulncheck -accept $(VULN_ACCEPT)
+		$(BIN)/govulncheck -format json -db "file://$$db/data/osv" ./... | go run ./tools/vulncheck -accept=$(VULN_ACCEPT)
 
 fmt: ## gofmt every file
 	gofmt -s -w $$(git ls-files '*.go')
@@ -163,4 +168,4 @@ $(BIN)/govulncheck:
 
 check-go:
 	@command -v go >/dev/null || { echo "Go 1.26 or newer is required: https://go.dev/dl"; exit 1; }
-	@go version | awk '{split($$3,v,"."); sub("go","",v[1]); if (v[1] < 1 || (v[1] == 1 && v[2] < 26)) { print "Go 1.26 or newer is required, found " $$3; exit 1 }}'
+	@go version | awk '{split($$3,v,"."); sub("go","",v[1]); if (v[1] < 1 || (v[1] == 1 && (v[2] < 26 || (v[2] == 26 && v[3] < 10)))) { print "Go 1.26.10 or newer is required, found " $$3 " (GOTOOLCHAIN=$(GOTOOLCHAIN)); with GOTOOLCHAIN=auto the go command fetches it"; exit 1 }}'

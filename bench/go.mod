@@ -2,6 +2,8 @@ module github.com/daprshop/daprshop/bench
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/daprshop/daprshop v0.0.0
 	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b

@@ -29,7 +29,9 @@ type stage struct {
 	body       []instruction
 }
 
-func parseDockerfile(t *testing.T) []stage {
+// parseDockerfile returns the stages of the Dockerfile and the defaults of the
+// ARGs declared before its first FROM.
+func parseDockerfile(t *testing.T) (stages []stage, global map[string]string) {
 	t.Helper()
 	f, err := os.Open(filepath.Join(repoRoot, "Dockerfile"))
 	require.NoError(t, err)
@@ -39,13 +41,16 @@ func parseDockerfile(t *testing.T) []stage {
 	for _, w := range res.Warnings {
 		t.Errorf("Dockerfile line %d: %s", w.Location.Start.Line, w.Short)
 	}
-	var stages []stage
+	global = map[string]string{}
 	for _, n := range res.AST.Children {
 		in := instruction{cmd: strings.ToLower(n.Value), flags: n.Flags, json: n.Attributes["json"], line: n.StartLine}
 		for a := n.Next; a != nil; a = a.Next {
 			in.args = append(in.args, a.Value)
 		}
 		switch {
+		case in.cmd == "arg" && len(stages) == 0:
+			name, value, _ := strings.Cut(in.args[0], "=")
+			global[name] = value
 		case in.cmd == "from":
 			st := stage{from: in.args[0]}
 			if len(in.args) == 3 && strings.EqualFold(in.args[1], "as") {
@@ -56,14 +61,14 @@ func parseDockerfile(t *testing.T) []stage {
 			stages[len(stages)-1].body = append(stages[len(stages)-1].body, in)
 		}
 	}
-	return stages
+	return stages, global
 }
 
 // TestDockerfile checks the image recipe offline, with the parser docker build
 // uses: a build stage that makes a static, trimmed binary of the service named
 // by SERVICE, and a runtime stage with no shell that runs it as a non-root user.
 func TestDockerfile(t *testing.T) {
-	stages := parseDockerfile(t)
+	stages, global := parseDockerfile(t)
 	require.GreaterOrEqual(t, len(stages), 2, "multi-stage: a build stage and a runtime stage")
 	build, final := stages[0], stages[len(stages)-1]
 
@@ -85,6 +90,18 @@ func TestDockerfile(t *testing.T) {
 		for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "./services/${SERVICE}"} {
 			assert.Contains(t, goBuild, want)
 		}
+	})
+
+	t.Run("the Go that builds", func(t *testing.T) {
+		// The image's binary is the one make test ran: built with the Go that
+		// go.mod's toolchain line names, whose standard library make vulncheck
+		// passed.
+		b, err := os.ReadFile(filepath.Join(repoRoot, "go.mod"))
+		require.NoError(t, err)
+		m := regexp.MustCompile(`(?m)^toolchain go(\S+)$`).FindSubmatch(b)
+		require.NotNil(t, m, "go.mod names a toolchain")
+		assert.Equal(t, "golang:${GO_VERSION}", build.from)
+		assert.Equal(t, string(m[1]), global["GO_VERSION"], "ARG GO_VERSION's default is the toolchain of go.mod")
 	})
 
 	t.Run("runtime stage", func(t *testing.T) {

@@ -8,6 +8,8 @@ module github.com/daprshop/daprshop/deploy/validate
 
 go 1.26.3
 
+toolchain go1.26.10
+
 require (
 	github.com/moby/buildkit v0.32.0
 	github.com/stretchr/testify v1.12.1

@@ -2,6 +2,8 @@ module github.com/daprshop/daprshop/tools/daprd
 
 go 1.26.0
 
+toolchain go1.26.10
+
 require (
 	github.com/dapr/components-contrib v1.17.3
 	github.com/dapr/dapr v1.17.5

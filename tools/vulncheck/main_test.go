@@ -53,6 +53,9 @@ func TestRun(t *testing.T) {
 			assert.Equal(t, tt.refused, refused)
 			assert.Contains(t, out.String(), "2 vulnerabilities reached", "GO-1 once, GO-2; GO-3 is not called")
 			assert.NotContains(t, out.String(), "GO-3")
+			if tt.accept == "" {
+				assert.Contains(t, out.String(), "0 in accepted modules (none accepted)")
+			}
 			if len(tt.refused) > 0 {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), fmt.Sprintf("not accepted: %d;", len(tt.refused)))
