@@ -26,14 +26,15 @@ import (
 // Redis: the service must not rely on a rollback anyway, and its locks make sure
 // it never needs one.
 type fakeSidecar struct {
-	mu       sync.Mutex
-	entries  map[string]*fakeEntry
-	products map[string]product
-	txs      [][]client.StateOperation
-	saves    []string // keys written by SaveState, in order
-	invokes  []string
-	gets     int
-	bulkGets int
+	mu        sync.Mutex
+	entries   map[string]*fakeEntry
+	products  map[string]product
+	txs       [][]client.StateOperation
+	saves     []string // keys written by SaveState, in order
+	invokes   []string
+	gets      int
+	bulkGets  int
+	bulkSaves int
 
 	// fail, when set, is asked before each call; a non-nil answer is the call's
 	// error. method is the go-sdk method name, key the state key (each key of a
@@ -152,6 +153,40 @@ func (f *fakeSidecar) SaveStateWithETag(_ context.Context, _, key string, data [
 	f.put(key, data, opts.Concurrency == client.StateConcurrencyFirstWrite)
 	f.saves = append(f.saves, key)
 	return nil
+}
+
+// SaveBulkState writes each item on its own, as daprd does on the Redis store
+// (in parallel, each under its own condition): an item that fails leaves the
+// others written, and the errors are joined. The fail hook is asked about each
+// item as "SaveState", so that a test that fails a key fails it in either call.
+func (f *fakeSidecar) SaveBulkState(_ context.Context, _ string, items ...*client.SetStateItem) error {
+	f.mu.Lock()
+	f.bulkSaves++
+	f.mu.Unlock()
+	var errs []error
+	for _, it := range items {
+		if err := f.failure("SaveState", it.Key); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		conc := client.StateConcurrencyLastWrite
+		if it.Options != nil {
+			conc = it.Options.Concurrency
+		}
+		etag := ""
+		if it.Etag != nil {
+			etag = it.Etag.Value
+		}
+		f.mu.Lock()
+		err := f.check(it.Key, etag, conc)
+		if err == nil {
+			f.put(it.Key, it.Value, conc == client.StateConcurrencyFirstWrite)
+			f.saves = append(f.saves, it.Key)
+		}
+		f.mu.Unlock()
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // check applies the Redis store's rule for a write of key with etag.

@@ -177,6 +177,9 @@ func (s *orders) listOrders(ctx context.Context, customerID string, limit, befor
 // The claim is read before the catalog is asked, so that a retry of a placed
 // order is answered even while the catalog is down, and written only after the
 // order is priced, so that a request the catalog refuses leaves nothing behind.
+// It is written together with the new order's id in its customer's index and
+// its bucket of open orders (createAtOnce); when one of those writes loses, the
+// order is placed step by step from the claim on.
 //
 // Admission comes first: a request that gets no place is refused before it
 // costs the store anything, since under overload the refusals are most of the
@@ -216,11 +219,16 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 	}
 
 	if !found {
-		c := claim{RequestHash: hash, OrderID: f.orderID, ClaimedAt: s.now().UTC()}
+		now := s.now().UTC()
+		c := claim{RequestHash: hash, OrderID: f.orderID, ClaimedAt: now}
+		o := newOrder(c.OrderID, req, p, now)
+		if placed, done, err := s.createAtOnce(ctx, ck, c, o, f); done {
+			return placed, err
+		}
 		err := s.saveClaim(ctx, ck, c, "")
 		if err == nil {
 			// The id is new and now ours alone: no order can exist under it.
-			return s.create(ctx, c.OrderID, req, p, f)
+			return s.create(ctx, o, f)
 		}
 		// Tell a claim that someone else just made from a failing store.
 		var rerr error
@@ -234,7 +242,7 @@ func (s *orders) place(ctx context.Context, key string, req placeRequest) (order
 		if held.OrderID == c.OrderID {
 			// The claim was saved and only its answer was lost: the order is ours,
 			// though a waiting retry may have taken it over and saved it since.
-			return s.create(ctx, c.OrderID, req, p, nil)
+			return s.create(ctx, o, nil)
 		}
 		if held.RequestHash != hash {
 			return order{}, errKeyReused
@@ -274,7 +282,7 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 			if err == nil {
 				s.log.WarnContext(ctx, "taking over an unfinished order", "orderId", held.OrderID,
 					"claimedAt", held.ClaimedAt)
-				return s.create(ctx, held.OrderID, req, p, nil)
+				return s.create(ctx, newOrder(held.OrderID, req, p, s.now().UTC()), nil)
 			}
 			cur, curETag, found, rerr := s.readClaim(ctx, ck)
 			if rerr != nil {
@@ -299,25 +307,14 @@ func (s *orders) await(ctx context.Context, ck string, held claim, etag string, 
 	}
 }
 
-// create saves req, priced as p, as the pending order orderID with its
-// OrderPlaced event. If the order already exists, because another request
-// finished it, create returns that order and writes nothing. f, when not nil,
-// says that orderID was just claimed by this request, so that no order can
-// exist and the store need not be asked, and holds what was read with the
-// claim.
-func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p priced, f *fresh) (order, error) {
-	now := s.now().UTC()
-	o := order{
-		ID:         orderID,
-		CustomerID: req.CustomerID,
-		Status:     events.StatusPending,
-		Lines:      p.lines,
-		TotalCents: p.totalCents,
-		Currency:   p.currency,
-		CreatedAt:  now,
-		History:    []change{{Status: events.StatusPending, At: now}},
-	}
-
+// create saves the new pending order o with its OrderPlaced event, step by
+// step: its id into its customer's index and its bucket of open orders, then
+// the order. If the order already exists, because another request finished it,
+// create returns that order and writes nothing. f, when not nil, says that o's
+// id was just claimed by this request, so that no order can exist and the store
+// need not be asked, and holds what was read with the claim.
+func (s *orders) create(ctx context.Context, o order, f *fresh) (order, error) {
+	orderID, now := o.ID, o.CreatedAt
 	unlock := s.locks.Lock(orderKey(orderID))
 	defer unlock()
 	var idx *index
@@ -343,9 +340,29 @@ func (s *orders) create(ctx context.Context, orderID string, req placeRequest, p
 			return order{}, err
 		}
 	}
+	return s.saveNew(ctx, o)
+}
+
+// newOrder is the pending order orderID of req, priced as p, placed at now.
+func newOrder(orderID string, req placeRequest, p priced, now time.Time) order {
+	return order{
+		ID:         orderID,
+		CustomerID: req.CustomerID,
+		Status:     events.StatusPending,
+		Lines:      p.lines,
+		TotalCents: p.totalCents,
+		Currency:   p.currency,
+		CreatedAt:  now,
+		History:    []change{{Status: events.StatusPending, At: now}},
+	}
+}
+
+// saveNew saves the new order o with its OrderPlaced event, once its id is in
+// its customer's index and its bucket of open orders.
+func (s *orders) saveNew(ctx context.Context, o order) (order, error) {
 	if err := s.writeOrder(ctx, o); err != nil {
 		// The transaction may have been applied even though its answer was lost.
-		existing, _, found, rerr := s.readOrder(ctx, orderID)
+		existing, _, found, rerr := s.readOrder(ctx, o.ID)
 		if rerr == nil && found {
 			return existing, nil
 		}

@@ -272,10 +272,13 @@ func TestPlaceOrderStoreFailures(t *testing.T) {
 		wantIndex bool
 	}{
 		{"claim cannot be read", failOn("GetBulkState", "idempotency-"), nil, false},
-		{"claim cannot be saved", failOn("SaveState", "idempotency-"), nil, false},
+		// The claim, the index and the bucket are saved at once, each on its
+		// own: a write that fails leaves the others done, and the step by step
+		// placement that follows fails on the same write.
+		{"claim cannot be saved", failOn("SaveState", "idempotency-"), []string{"customer-", "open-"}, true},
 		{"index cannot be read", failOn("GetBulkState", "customer-"), nil, false},
-		{"index cannot be saved", failOn("SaveState", "customer-"), []string{"idempotency-"}, false},
-		{"index changed and cannot be read again", indexRaceThen(failOn("GetState", "customer-")), []string{"idempotency-"}, false},
+		{"index cannot be saved", failOn("SaveState", "customer-"), []string{"idempotency-", "open-"}, false},
+		{"index changed and cannot be read again", indexRaceThen(failOn("GetState", "customer-")), []string{"idempotency-", "open-"}, false},
 		{"the minute cannot be marked", failOn("SaveState", "open-minute-"), []string{"idempotency-", "customer-"}, true},
 		{"open orders' bucket cannot be read", failOn("GetState", "open-1"), []string{"idempotency-", "customer-", "open-minute-"}, true},
 		{"open orders' bucket cannot be saved", failOn("SaveState", "open-1"), []string{"idempotency-", "customer-", "open-minute-"}, true},
@@ -321,6 +324,116 @@ func TestPlaceOrderStoreFailures(t *testing.T) {
 	}
 }
 
+// TestPlaceOrderStepByStepAfterALostWrite checks the placements whose claim,
+// index and bucket cannot all be saved at once because someone else wrote one
+// of them between the read and the save: the order is placed step by step from
+// there, its id once in its index and its bucket, or refused when another
+// request took its key.
+func TestPlaceOrderStepByStepAfterALostWrite(t *testing.T) {
+	// writtenMeanwhile has f write, just before the first save of a key with
+	// prefix, what write returns for it, as another instance would, and
+	// records the key in *written.
+	writtenMeanwhile := func(f *fakeSidecar, prefix string, written *string, write func(key string) []byte) func(string, string) error {
+		var once sync.Once
+		return func(m, key string) error {
+			if m == "SaveState" && strings.HasPrefix(key, prefix) {
+				once.Do(func() {
+					*written = key
+					f.setBytes(key, write(key))
+				})
+			}
+			return nil
+		}
+	}
+	// ids are the ids held at key, an index's or a bucket's.
+	ids := func(t testing.TB, f *fakeSidecar, key string) []string {
+		t.Helper()
+		v, ok := f.value(key)
+		require.True(t, ok, "%s exists", key)
+		var held struct {
+			IDs []string `json:"ids"`
+		}
+		require.NoError(t, json.Unmarshal(v, &held))
+		return held.IDs
+	}
+	// open counts the buckets that hold orderID.
+	open := func(e *testEnv, orderID string) int {
+		n := 0
+		for _, k := range e.fake.keys() {
+			if isBucket(k) {
+				n += countOf(ids(e.t, e.fake, k), orderID)
+			}
+		}
+		return n
+	}
+
+	const other = "0000000000000000000000000000000c"
+	for _, tt := range []struct {
+		name   string
+		prefix string
+		value  any // what another instance writes there
+	}{
+		{name: "the bucket changed", prefix: "open-1", value: bucket{IDs: []string{other}}},
+		{name: "the index changed", prefix: "customer-", value: storedIndex{IDs: []string{other}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			var written string
+			e.fake.fail = writtenMeanwhile(e.fake, tt.prefix, &written, func(string) []byte {
+				b, err := json.Marshal(tt.value)
+				require.NoError(t, err)
+				return b
+			})
+			o := e.place("k", appleAndPear)
+			assert.Equal(t, 1, e.fake.bulkSaves)
+			require.Len(t, e.fake.transactions(), 1)
+			assertOrderTx(t, e.fake.transactions()[0], o, events.OrderPlaced, "")
+			assert.Contains(t, ids(t, e.fake, written), other, "what the other instance wrote is kept")
+			assert.Equal(t, 1, countOf(ids(t, e.fake, customerKey("c1")), o.ID), "in its customer's index once")
+			assert.Equal(t, 1, open(e, o.ID), "in one bucket of open orders, once")
+			var c claim
+			v, _ := e.fake.value(claimKey("k"))
+			require.NoError(t, json.Unmarshal(v, &c))
+			assert.Equal(t, o.ID, c.OrderID)
+		})
+	}
+
+	t.Run("the key was claimed by another request", func(t *testing.T) {
+		e := newTestEnv(t)
+		var other claim
+		var written string
+		e.fake.fail = writtenMeanwhile(e.fake, claimKey("k"), &written, func(string) []byte {
+			other = claim{RequestHash: "another body", OrderID: "0000000000000000000000000000000b", ClaimedAt: time.Now()}
+			b, err := json.Marshal(other)
+			require.NoError(t, err)
+			return b
+		})
+		assertProblem(t, e.post("k", appleAndPear), http.StatusUnprocessableEntity, "different order")
+		assert.Empty(t, e.fake.transactions(), "no order saved")
+		v, _ := e.fake.value(claimKey("k"))
+		var c claim
+		require.NoError(t, json.Unmarshal(v, &c))
+		assert.Equal(t, other.OrderID, c.OrderID, "the other request's claim stands")
+		// The index and the bucket took the lost id; listing skips it, as the
+		// reconciler drops it, since no order was saved under it.
+		lost := ids(t, e.fake, customerKey("c1"))
+		require.Len(t, lost, 1)
+		list := e.do(http.MethodGet, "/?customerId=c1", "", nil)
+		require.Equal(t, http.StatusOK, list.Code)
+		assert.Empty(t, decodeBody[customerOrders](t, list).Orders)
+	})
+}
+
+func countOf(ids []string, id string) int {
+	n := 0
+	for _, x := range ids {
+		if x == id {
+			n++
+		}
+	}
+	return n
+}
+
 func TestPlaceOrderIdempotency(t *testing.T) {
 	t.Run("same key and body returns the same order", func(t *testing.T) {
 		e := newTestEnv(t)
@@ -345,8 +458,9 @@ func TestPlaceOrderIdempotency(t *testing.T) {
 		assert.Equal(t, 1, e.fake.bulkGets, "claim and index in one read")
 		require.Len(t, single, 1, "a freshly claimed id needs no check for an existing order")
 		assert.True(t, strings.HasPrefix(single[0], "open-"), "only the bucket of open orders is read alone: %s", single[0])
-		require.Len(t, e.fake.saves, 4)
-		assert.Equal(t, []string{claimKey("k"), customerKey("c1"), minuteKey(e.clock.t.Unix() / 60)}, e.fake.saves[:3])
+		assert.Equal(t, 1, e.fake.bulkSaves, "claim, index and bucket in one write")
+		assert.Equal(t, []string{minuteKey(e.clock.t.Unix() / 60), claimKey("k"), customerKey("c1"), single[0]}, e.fake.saves,
+			"the minute is marked first, then claim, index and bucket are saved")
 		assert.Equal(t, []string{o.ID}, e.bucketOf(o.ID).IDs, "the order is open")
 		assert.Len(t, e.fake.transactions(), 1)
 		assert.Len(t, e.fake.calls(), 1)

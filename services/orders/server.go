@@ -20,6 +20,7 @@ type sidecar interface {
 	GetBulkState(ctx context.Context, storeName string, keys []string, meta map[string]string, parallelism int32) ([]*client.BulkStateItem, error)
 	SaveState(ctx context.Context, storeName, key string, data []byte, meta map[string]string, so ...client.StateOption) error
 	SaveStateWithETag(ctx context.Context, storeName, key string, data []byte, etag string, meta map[string]string, so ...client.StateOption) error
+	SaveBulkState(ctx context.Context, storeName string, items ...*client.SetStateItem) error
 	ExecuteStateTransaction(ctx context.Context, storeName string, meta map[string]string, ops []*client.StateOperation) error
 	DeleteBulkStateItems(ctx context.Context, storeName string, items []*client.DeleteStateItem) error
 	InvokeMethod(ctx context.Context, appID, methodName, verb string) ([]byte, error)
