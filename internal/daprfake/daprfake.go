@@ -233,6 +233,19 @@ func (c *Client) SaveStateWithETag(_ context.Context, storeName, key string, dat
 
 // ExecuteStateTransaction applies each operation on its own, as Redis does: the
 // operations that succeed stay applied even when another fails.
+// Condition is the ETag and the concurrency a write of it asks for: the go-sdk
+// sends last-write when the item names none.
+func Condition(it *client.SetStateItem) (etag string, concurrency client.StateConcurrency) {
+	concurrency = client.StateConcurrencyLastWrite
+	if it.Options != nil {
+		concurrency = it.Options.Concurrency
+	}
+	if it.Etag != nil {
+		etag = it.Etag.Value
+	}
+	return etag, concurrency
+}
+
 func (c *Client) ExecuteStateTransaction(_ context.Context, storeName string, _ map[string]string, ops []*client.StateOperation) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -246,14 +259,7 @@ func (c *Client) ExecuteStateTransaction(_ context.Context, storeName string, _ 
 			errs = append(errs, err)
 			continue
 		}
-		concurrency := client.StateConcurrencyLastWrite
-		if it.Options != nil {
-			concurrency = it.Options.Concurrency
-		}
-		etag := ""
-		if it.Etag != nil {
-			etag = it.Etag.Value
-		}
+		etag, concurrency := Condition(it)
 		var err error
 		switch op.Type {
 		case client.StateOperationTypeUpsert:

@@ -169,14 +169,7 @@ func (f *fakeSidecar) SaveBulkState(_ context.Context, _ string, items ...*clien
 			errs = append(errs, err)
 			continue
 		}
-		conc := client.StateConcurrencyLastWrite
-		if it.Options != nil {
-			conc = it.Options.Concurrency
-		}
-		etag := ""
-		if it.Etag != nil {
-			etag = it.Etag.Value
-		}
+		etag, conc := daprfake.Condition(it)
 		f.mu.Lock()
 		err := f.check(it.Key, etag, conc)
 		if err == nil {
@@ -243,14 +236,7 @@ func (f *fakeSidecar) ExecuteStateTransaction(_ context.Context, _ string, _ map
 			continue
 		}
 		stored = append(stored, op)
-		conc := client.StateConcurrencyLastWrite
-		if op.Item.Options != nil {
-			conc = op.Item.Options.Concurrency
-		}
-		etag := ""
-		if op.Item.Etag != nil {
-			etag = op.Item.Etag.Value
-		}
+		etag, conc := daprfake.Condition(op.Item)
 		if err := f.check(op.Item.Key, etag, conc); err != nil {
 			return fmt.Errorf("error executing state transaction: %w", err)
 		}
