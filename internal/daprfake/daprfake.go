@@ -231,10 +231,8 @@ func (c *Client) SaveStateWithETag(_ context.Context, storeName, key string, dat
 	return c.set(storeName, key, data, etag, opts.Concurrency, true)
 }
 
-// ExecuteStateTransaction applies each operation on its own, as Redis does: the
-// operations that succeed stay applied even when another fails.
-// Condition is the ETag and the concurrency a write of it asks for: the go-sdk
-// sends last-write when the item names none.
+// Condition is the ETag and the concurrency under which it is to be written:
+// the go-sdk sends last-write when the item names no concurrency.
 func Condition(it *client.SetStateItem) (etag string, concurrency client.StateConcurrency) {
 	concurrency = client.StateConcurrencyLastWrite
 	if it.Options != nil {
@@ -246,6 +244,8 @@ func Condition(it *client.SetStateItem) (etag string, concurrency client.StateCo
 	return etag, concurrency
 }
 
+// ExecuteStateTransaction applies each operation on its own, as Redis does: the
+// operations that succeed stay applied even when another fails.
 func (c *Client) ExecuteStateTransaction(_ context.Context, storeName string, _ map[string]string, ops []*client.StateOperation) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -30,7 +30,7 @@ type fakeSidecar struct {
 	entries   map[string]*fakeEntry
 	products  map[string]product
 	txs       [][]client.StateOperation
-	saves     []string // keys written by SaveState, in order
+	saves     []string // keys written by SaveState and SaveBulkState, in order
 	invokes   []string
 	gets      int
 	bulkGets  int

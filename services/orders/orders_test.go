@@ -424,6 +424,7 @@ func TestPlaceOrderStepByStepAfterALostWrite(t *testing.T) {
 	})
 }
 
+// countOf is how many times id is in ids.
 func countOf(ids []string, id string) int {
 	n := 0
 	for _, x := range ids {
