@@ -20,7 +20,7 @@
 // beside Dapr's (the tests of a change, and the list of components). patch.sh
 // applies them to copies of the modules, which the build uses in their place
 // (`make daprd`; `make daprd-patches` runs the tests), so the module cache is
-// never written to. There are three changes, besides the list of components:
+// never written to. There are four changes, besides the list of components:
 //
 //   - dapr pkg/runtime/pubsub/outbox.go: the transactional outbox's relay retried its
 //     check of the outbox state with a backoff.ExponentialBackOff that had no Stop,
@@ -51,6 +51,13 @@
 //     query on every service invocation, about a fifth of the calling sidecar's
 //     CPU (bench/README.md). It now reads an app's live addresses once a second
 //     and picks one at random from them, as before from the table.
+//   - dapr pkg/api/grpc/server.go: the gRPC servers (the API the app calls, and the
+//     one other sidecars call) started a goroutine for every call, and each one
+//     grew its stack again by copying, from its first small size to what a call
+//     needs: most of the 8-12% of a busy sidecar's CPU that went to stack growth.
+//     Calls are now served by 16 long-lived workers (grpc.NumStreamWorkers),
+//     whose stacks stay grown; a call that finds them all busy gets a goroutine
+//     of its own, as before.
 package main
 
 import (
