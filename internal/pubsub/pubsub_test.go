@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -88,6 +90,23 @@ func TestBulkHandler(t *testing.T) {
 		}
 	})
 
+	t.Run("batches one after another run on the same workers", func(t *testing.T) {
+		var mu sync.Mutex
+		goroutines := make(map[string]bool)
+		h := BulkHandler(quiet(), func(context.Context, events.Envelope) error {
+			mu.Lock()
+			defer mu.Unlock()
+			goroutines[goroutineID()] = true
+			return nil
+		})
+		// Without workers, each of the 100 events would have a goroutine of
+		// its own.
+		for range 100 {
+			assert.Equal(t, []string{events.StatusSuccess}, daprfake.DeliverBulk(t, h, "/events/x", event("ok")))
+		}
+		assert.LessOrEqual(t, len(goroutines), bulkWorkers, "goroutines that processed 100 events")
+	})
+
 	t.Run("Ignore acknowledges an event of another type", func(t *testing.T) {
 		got := daprfake.DeliverBulk(t, BulkHandler(quiet(), Ignore), "/events/other", event("other"), `not json`)
 		assert.Equal(t, []string{events.StatusSuccess, events.StatusDrop}, got, "what is not a CloudEvent is still poison")
@@ -109,6 +128,15 @@ func TestBulkHandler(t *testing.T) {
 			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
 		})
 	}
+}
+
+// goroutineID returns the id the runtime gives the calling goroutine in its
+// stack traces.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	id, _, _ := bytes.Cut(bytes.TrimPrefix(buf, []byte("goroutine ")), []byte(" "))
+	return string(id)
 }
 
 func TestDeadLetters(t *testing.T) {
