@@ -464,12 +464,12 @@ func (s *orders) writeFirst(ctx context.Context, ck string, c claim, o order, x 
 		if err != nil {
 			return fmt.Errorf("read %s: %w", key, err)
 		}
-		var b bucket
+		b, found, err := statestore.DecodeJSON[bucket](key, statestore.Read{Value: read.Value})
+		if err != nil {
+			return err
+		}
 		etag := ""
-		if read != nil && len(read.Value) > 0 {
-			if err := json.Unmarshal(read.Value, &b); err != nil {
-				return fmt.Errorf("decode %s: %w", key, err)
-			}
+		if found {
 			etag = read.Etag
 		}
 		b.IDs = append(b.IDs, o.ID)
